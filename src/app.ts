@@ -1,0 +1,79 @@
+import cookie from '@fastify/cookie'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { adminRoutes } from './admin/routes.js'
+import { createBroker, type Broker, type BrokerDeps } from './broker.js'
+import type { Config } from './config/config.js'
+import { BrokerError } from './errors.js'
+import { registerErrorHandling, sendError } from './http/errors.js'
+import { appApiRoutes } from './http/routes/app-api.js'
+import { browserRoutes } from './http/routes/browser.js'
+import { healthRoutes } from './http/routes/health.js'
+import { loggerOptions, requestId } from './logger.js'
+import { sandboxPlugin } from './sandbox/plugin.js'
+import { createRedisClient, type RedisClient } from './store/redis.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    broker: Broker
+  }
+}
+
+export interface AppOptions extends Pick<BrokerDeps, 'fetch' | 'now' | 'refreshPolicy'> {
+  config: Config
+  /** A pino logger to use; by default one is made from `config.logLevel`. */
+  logger?: FastifyBaseLogger
+  /** A Redis client to use (the app closes it on close); by default one is made from config. */
+  redis?: RedisClient
+}
+
+/** Largest request body (JSON): every broker request is tiny. */
+export const BODY_LIMIT = 16 * 1024
+
+/**
+ * Builds the broker's HTTP app. The order below is the architecture:
+ * errors → cookies → health → OneUp sandbox (dev) → browser flow → app API → admin API.
+ */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { config } = options
+  const app = Fastify({
+    ...(options.logger === undefined ? { logger: loggerOptions(config.logLevel) } : { loggerInstance: options.logger }),
+    bodyLimit: BODY_LIMIT,
+    genReqId: requestId,
+    // Wrong types are errors (seed, "Wrong values"), not silently coerced.
+    ajv: { customOptions: { coerceTypes: false } },
+    frameworkErrors: (error, request, reply) => {
+      sendError(request, reply, new BrokerError('Unparsable', { cause: error }))
+    },
+  })
+  registerErrorHandling(app)
+
+  const redis = options.redis ?? createRedisClient(config.redis)
+  app.addHook('onClose', async () => {
+    await redis.quit().catch(() => redis.disconnect())
+  })
+  const brokerDeps: BrokerDeps = { config, redis, log: app.log }
+  if (options.fetch !== undefined) brokerDeps.fetch = options.fetch
+  if (options.now !== undefined) brokerDeps.now = options.now
+  if (options.refreshPolicy !== undefined) brokerDeps.refreshPolicy = options.refreshPolicy
+  const broker = createBroker(brokerDeps)
+  app.decorate('broker', broker)
+
+  await app.register(cookie, { secret: config.cookieSecret })
+  await app.register(healthRoutes, { broker })
+  if (config.sandbox) {
+    await app.register(sandboxPlugin, {
+      prefix: '/sandbox',
+      clients: [
+        {
+          id: config.oneup.clientId,
+          secrets: [config.oneup.clientSecret, config.oneup.clientSecretPrevious].filter((s): s is string => s !== undefined),
+          redirectUris: [config.oneup.redirectUri],
+        },
+      ],
+    })
+  }
+  await app.register(browserRoutes, { broker })
+  await app.register(appApiRoutes, { broker })
+  await app.register(adminRoutes, { broker })
+  return app
+}

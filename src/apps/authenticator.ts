@@ -1,0 +1,80 @@
+import { timingSafeEqual } from 'node:crypto'
+import { sha256hex } from '../crypto/random.js'
+import { fail } from '../errors.js'
+import { rateState, type RateState } from '../limits.js'
+import type { AppStore, StoredApp } from '../store/apps.js'
+import type { RateWindow } from '../store/window.js'
+import { appIdOfKey } from './keys.js'
+
+/** The app behind a request, as the routes see it. */
+export interface AuthenticatedApp {
+  id: string
+  keyId: string
+  name: string
+  tenants: readonly string[]
+  returnOrigins: readonly string[]
+  rateLimit: number
+}
+
+export const allowsTenant = (app: Pick<AuthenticatedApp, 'tenants'>, tenantId: string): boolean =>
+  app.tenants.includes('*') || app.tenants.includes(tenantId)
+
+const CACHE_MS = 60_000
+const CACHE_MAX = 10_000
+
+/**
+ * Checks app keys against their stored SHA-256 hashes. A key that was checked
+ * once is remembered for a minute by its hash (so the hot path does no extra
+ * Redis read); revocation still takes effect at once, because every counted
+ * call runs a script that checks the key is still on the app.
+ *
+ * An unknown app and a wrong secret for a known app take the same path (one
+ * read of the app, a constant-time comparison against each of its ≤2 hashes)
+ * and give the same answer.
+ */
+export class AppAuthenticator {
+  private readonly cache = new Map<string, { app: AuthenticatedApp; until: number }>()
+
+  constructor(
+    private readonly apps: AppStore,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async authenticate(key: string | undefined): Promise<AuthenticatedApp> {
+    if (key === undefined || key === '') throw fail('Unauthorized', { reason: 'Send the app key as Authorization: Bearer <key>.' })
+    const hash = sha256hex(key)
+    const cached = this.cache.get(hash)
+    if (cached !== undefined && cached.until > this.now()) return cached.app
+
+    const appId = appIdOfKey(key)
+    const stored = appId === undefined ? undefined : await this.apps.get(appId)
+    const match = stored?.keys.find((candidate) => hashesEqual(candidate.hash, hash))
+    if (stored === undefined || match === undefined) throw fail('Unauthorized', { reason: 'Unknown or revoked app key.' })
+
+    const app = toAuthenticated(stored, match.keyId)
+    if (this.cache.size >= CACHE_MAX) this.cache.clear()
+    this.cache.set(hash, { app, until: this.now() + CACHE_MS })
+    return app
+  }
+
+  /**
+   * Counts one call in the app's 15-minute window and returns its rate state.
+   * This is also where a revoked key is caught: the count script refuses it.
+   */
+  async count(app: AuthenticatedApp, window: RateWindow): Promise<RateState> {
+    const used = await this.apps.count(app.id, app.keyId, window)
+    if (used === -1) {
+      for (const [hash, entry] of this.cache) if (entry.app.id === app.id && entry.app.keyId === app.keyId) this.cache.delete(hash)
+      throw fail('Unauthorized', { reason: 'Unknown or revoked app key.' })
+    }
+    return rateState(app.rateLimit, used, window)
+  }
+}
+
+function toAuthenticated(app: StoredApp, keyId: string): AuthenticatedApp {
+  return { id: app.id, keyId, name: app.name, tenants: app.tenants, returnOrigins: app.returnOrigins, rateLimit: app.rateLimit }
+}
+
+function hashesEqual(a: string, b: string): boolean {
+  return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b))
+}

@@ -1,0 +1,162 @@
+import { randomBytes } from 'node:crypto'
+import { Value } from 'typebox/value'
+import { EnvSchema, type Env } from './env.js'
+import { parseKeySpecs, type KeySpec } from './keyring-spec.js'
+import { loadDevSecrets, type DevSecrets, type DevSecretValues } from './dev-secrets.js'
+
+export type { KeySpec }
+
+/** The broker's configuration, derived from the environment by {@link loadConfig}. */
+export interface Config {
+  production: boolean
+  port: number
+  host: string
+  /** External base URL, without a trailing slash. */
+  publicUrl: string
+  redis: {
+    url: string
+    clusterNodes: Array<{ host: string; port: number }> | undefined
+    keyPrefix: string
+  }
+  oneup: {
+    clientId: string
+    clientSecret: string
+    clientSecretPrevious: string | undefined
+    authorizationUrl: string
+    tokenUrl: string
+    apiUrl: string
+    redirectUri: string
+    timeoutMs: number
+  }
+  /** Mount the OneUp simulator at `/sandbox`. */
+  sandbox: boolean
+  /** The first seals, all open. */
+  encryptionKeys: KeySpec[]
+  cookieSecret: string
+  adminKey: string | undefined
+  logLevel: Env['LOG_LEVEL']
+}
+
+/** Thrown at boot with every problem found, one per line; never holds a secret. */
+export class ConfigError extends Error {
+  readonly problems: string[]
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+export interface LoadOptions {
+  /**
+   * Outside production, where missing secrets are generated and kept (git-ignored).
+   * Without it, missing secrets are an error in every mode.
+   */
+  devSecretsPath?: string
+}
+
+export interface Loaded {
+  config: Config
+  /** Things ops should know, e.g. that dev secrets were generated. */
+  warnings: string[]
+}
+
+/** The sandbox's own client, known to the built-in simulator. */
+export const SANDBOX_CLIENT = { id: 'sandbox-client', secret: 'sandbox-secret' } as const
+
+/**
+ * Reads and validates the whole environment at once: every problem is collected
+ * into one {@link ConfigError}, so ops fix them in one go.
+ */
+export function loadConfig(source: Record<string, string | undefined>, options: LoadOptions = {}): Loaded {
+  const problems: string[] = []
+  const warnings: string[] = []
+
+  // An empty variable (`FOO=` in an env file) means unset.
+  const raw: Record<string, string> = {}
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const value = source[key]
+    if (value !== undefined && value.trim() !== '') raw[key] = value.trim()
+  }
+  const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, Value.Clone(raw))) as Env
+  for (const error of Value.Errors(EnvSchema, env)) {
+    const name = error.instancePath.replace(/^\//, '') || (error.params as { requiredProperties?: string[] }).requiredProperties?.[0] || 'environment'
+    // Report the rule, never the value: it may be a secret.
+    problems.push(`${name} ${error.message}`)
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  const production = env.NODE_ENV === 'production'
+  const sandbox = env.ONEUP_SANDBOX ?? (env.ONEUP_CLIENT_ID === undefined && !production)
+  if (sandbox && production) warnings.push('ONEUP_SANDBOX is on in production: the OneUp simulator is mounted at /sandbox')
+
+  const publicUrl = env.PUBLIC_URL.replace(/\/+$/, '')
+  // Server-to-server calls to the built-in sandbox go to the listen address: the
+  // public URL may be a proxy the process itself cannot reach.
+  const self = `http://${env.HOST === '0.0.0.0' || env.HOST === '::' ? '127.0.0.1' : env.HOST}:${env.PORT}`
+
+  let dev: DevSecrets | undefined
+  const devSecret = (name: keyof DevSecretValues, generate: () => string): string | undefined => {
+    if (production || options.devSecretsPath === undefined) return undefined
+    dev ??= loadDevSecrets(options.devSecretsPath, warnings)
+    return dev.get(name, generate)
+  }
+
+  if (!sandbox) {
+    if (env.ONEUP_CLIENT_ID === undefined) problems.push('ONEUP_CLIENT_ID is required (or set ONEUP_SANDBOX=true)')
+    if (env.ONEUP_CLIENT_SECRET === undefined) problems.push('ONEUP_CLIENT_SECRET is required (or set ONEUP_SANDBOX=true)')
+  }
+
+  const keysText =
+    env.TOKEN_ENCRYPTION_KEYS ?? devSecret('TOKEN_ENCRYPTION_KEYS', () => `dev1:${randomBytes(32).toString('base64url')}`)
+  let encryptionKeys: KeySpec[] = []
+  if (keysText === undefined) problems.push('TOKEN_ENCRYPTION_KEYS is required in production (kid:base64url-32-bytes[,kid:key…])')
+  else {
+    const parsed = parseKeySpecs(keysText)
+    problems.push(...parsed.problems)
+    encryptionKeys = parsed.keys
+  }
+
+  const cookieSecret = env.COOKIE_SECRET ?? devSecret('COOKIE_SECRET', () => randomBytes(32).toString('base64url'))
+  if (cookieSecret === undefined) problems.push('COOKIE_SECRET is required in production (at least 32 characters)')
+
+  // In sandbox mode a newcomer needs an admin key to create the first app.
+  const adminKey = env.BROKER_ADMIN_KEY ?? (sandbox ? devSecret('BROKER_ADMIN_KEY', () => randomBytes(32).toString('base64url')) : undefined)
+
+  let clusterNodes: Config['redis']['clusterNodes']
+  if (env.REDIS_CLUSTER_NODES !== undefined) {
+    clusterNodes = env.REDIS_CLUSTER_NODES.split(',').map((node) => {
+      const colon = node.lastIndexOf(':')
+      return { host: node.slice(0, colon), port: Number(node.slice(colon + 1)) }
+    })
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  const sandboxBase = `${publicUrl}/sandbox`
+  const config: Config = {
+    production,
+    port: env.PORT,
+    host: env.HOST,
+    publicUrl,
+    redis: { url: env.REDIS_URL, clusterNodes, keyPrefix: env.REDIS_KEY_PREFIX },
+    oneup: {
+      clientId: env.ONEUP_CLIENT_ID ?? SANDBOX_CLIENT.id,
+      clientSecret: env.ONEUP_CLIENT_SECRET ?? SANDBOX_CLIENT.secret,
+      clientSecretPrevious: env.ONEUP_CLIENT_SECRET_PREVIOUS,
+      authorizationUrl:
+        env.ONEUP_AUTHORIZATION_URL ??
+        (sandbox ? `${sandboxBase}/oauth2/auth` : 'https://oauth-staging.oneup.com/oauth2/auth'),
+      tokenUrl: env.ONEUP_TOKEN_URL ?? (sandbox ? `${self}/sandbox/oauth2/token` : 'https://oauth-staging.oneup.com/oauth2/token'),
+      apiUrl: env.ONEUP_API_URL ?? (sandbox ? `${self}/sandbox/v1` : 'https://api.oneup.com/v1'),
+      redirectUri: env.ONEUP_REDIRECT_URI ?? `${publicUrl}/oauth/callback`,
+      timeoutMs: env.ONEUP_TIMEOUT_MS,
+    },
+    sandbox,
+    encryptionKeys,
+    cookieSecret: cookieSecret as string,
+    adminKey,
+    logLevel: env.LOG_LEVEL,
+  }
+  return { config, warnings }
+}

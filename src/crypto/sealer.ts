@@ -1,0 +1,77 @@
+import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose'
+import type { KeySpec } from '../config/keyring-spec.js'
+
+/** A record could not be opened: unknown key, tampered, or bound to something else. */
+export class SealError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'SealError'
+  }
+}
+
+/**
+ * Seals JSON payloads as JWE compact serialisations (`dir` + `A256GCM`, the key
+ * id in `kid`), each bound to what it belongs to through a `bnd` protected
+ * header. The protected header is the AEAD's additional data (RFC 7516 §5.1
+ * step 14), so a record copied under another user's key fails to open.
+ */
+export interface Sealer {
+  /** The key id new records are sealed with. */
+  readonly primaryKid: string
+  seal(payload: unknown, binding: string): Promise<string>
+  /** Opens and checks the binding; throws {@link SealError} on any mismatch. */
+  open<T>(jwe: string, binding: string): Promise<T>
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+/** Builds a sealer over a keyring: the first key seals, every key opens. */
+export function createSealer(keys: readonly KeySpec[]): Sealer {
+  const primary = keys[0]
+  if (primary === undefined) throw new TypeError('createSealer needs at least one key')
+  const byKid = new Map(keys.map((k) => [k.kid, k.key]))
+
+  return {
+    primaryKid: primary.kid,
+
+    async seal(payload, binding) {
+      return new CompactEncrypt(encoder.encode(JSON.stringify(payload)))
+        .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: primary.kid, bnd: binding })
+        .encrypt(primary.key)
+    },
+
+    async open<T>(jwe: string, binding: string): Promise<T> {
+      let plaintext: Uint8Array
+      let bnd: unknown
+      try {
+        const result = await compactDecrypt(
+          jwe,
+          (header) => {
+            const key = header.kid === undefined ? undefined : byKid.get(header.kid)
+            if (key === undefined) throw new SealError('sealed with an unknown key')
+            return key
+          },
+          { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] },
+        )
+        plaintext = result.plaintext
+        bnd = result.protectedHeader.bnd
+      } catch (error) {
+        throw error instanceof SealError ? error : new SealError('the record does not open', { cause: error })
+      }
+      // jose checks no custom header field itself: the binding is ours to check.
+      if (bnd !== binding) throw new SealError('the record is bound to something else')
+      return JSON.parse(decoder.decode(plaintext)) as T
+    },
+  }
+}
+
+/** The key id a record was sealed with, without opening it; undefined if unreadable. */
+export function sealedKid(jwe: string): string | undefined {
+  try {
+    const kid = decodeProtectedHeader(jwe).kid
+    return typeof kid === 'string' ? kid : undefined
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,213 @@
+import * as oidc from 'openid-client'
+import { randomToken, secretsEqual, sha256hex } from '../crypto/random.js'
+import type { Sealer } from '../crypto/sealer.js'
+import { SealError } from '../crypto/sealer.js'
+import { fail } from '../errors.js'
+import type { Log } from '../log.js'
+import type { OneUpClient } from '../oneup/client.js'
+import { OneUpError } from '../oneup/errors.js'
+import type { ConnectionStore } from '../store/connections.js'
+import type { FlowStore } from '../store/flows.js'
+import { allowsTenant, type AuthenticatedApp } from '../apps/authenticator.js'
+import type { TokenOpener } from '../tokens/token-set.js'
+import { checkReturnTo } from './return-to.js'
+
+/** How long a connect link works (CONTRACT §3). */
+export const CONNECT_SESSION_TTL_MS = 30 * 60 * 1000
+/** How long a started flow waits for its callback (CONTRACT §4). */
+export const FLOW_TTL_MS = 10 * 60 * 1000
+/** Lifetime OneUp's token answer implies when it omits `expires_in` (the seed's 3600). */
+const DEFAULT_EXPIRES_IN = 3600
+
+const SESSION_TOKEN = /^cs_[A-Za-z0-9_-]{43}$/
+
+/** What the sealed flow state holds between the redirect and the callback. */
+interface FlowState {
+  verifier: string
+  sessionHash: string
+  appId: string
+  tenantId: string
+  userId: string
+  returnTo: string | undefined
+  /** SHA-256 of the browser-binding cookie's value. */
+  browser: string
+}
+
+/** The result of a callback, for the page or redirect that tells the user. */
+export type CallbackOutcome =
+  | { kind: 'rejected'; reason: 'missing_state' | 'unknown_state' | 'other_browser' }
+  | {
+      kind: 'finished'
+      status: 'connected' | 'error'
+      /** OneUp's error id, or the broker's (`oneup_unavailable`, `invalid_callback`). */
+      error?: string
+      /** OneUp's words, to show escaped; never logged. */
+      description?: string
+      returnTo: string | undefined
+      tenantId: string
+      userId: string
+    }
+
+export interface ConnectDeps {
+  flows: FlowStore
+  connections: ConnectionStore
+  sealer: Sealer
+  opener: TokenOpener
+  oneup: OneUpClient
+  publicUrl: string
+  now?: () => number
+  log: Log
+}
+
+/**
+ * The connect flow: connect sessions for apps, the redirect to OneUp with state
+ * and PKCE, and the callback that exchanges the code and stores the tokens.
+ */
+export class ConnectService {
+  private readonly now: () => number
+
+  constructor(private readonly deps: ConnectDeps) {
+    this.now = deps.now ?? Date.now
+  }
+
+  /** `POST /v1/connect-sessions`: a link for one user of one tenant, valid 30 minutes. */
+  async createSession(
+    app: AuthenticatedApp,
+    input: { tenantId: string; userId: string; returnTo: string | undefined },
+  ): Promise<{ token: string; url: string; expires_at: string }> {
+    if (!allowsTenant(app, input.tenantId)) throw fail('TenantForbidden')
+    const returnTo = input.returnTo === undefined ? undefined : checkReturnTo(input.returnTo, app.returnOrigins)
+    const token = `cs_${randomToken(32)}`
+    const expiresAt = this.now() + CONNECT_SESSION_TTL_MS
+    await this.deps.flows.saveSession(
+      sha256hex(token),
+      { appId: app.id, tenantId: input.tenantId, userId: input.userId, returnTo, expiresAt },
+      CONNECT_SESSION_TTL_MS,
+    )
+    return { token, url: `${this.deps.publicUrl}/connect/${token}`, expires_at: new Date(expiresAt).toISOString() }
+  }
+
+  /**
+   * `GET /connect/:token`: stores a new state and PKCE verifier (sealed, 10
+   * minutes) bound to this browser, and returns where to send it. `browser` is
+   * the binding cookie's value if the browser has one (several tabs may run
+   * flows at once); the returned `browser` is what the cookie must hold.
+   */
+  async start(token: string, browser: string | undefined): Promise<{ redirectTo: string; browser: string }> {
+    const sessionHash = SESSION_TOKEN.test(token) ? sha256hex(token) : undefined
+    const session = sessionHash === undefined ? undefined : await this.deps.flows.getSession(sessionHash)
+    if (session === undefined || sessionHash === undefined) throw fail('NotFound', { reason: 'This connect link is unknown or has expired.' })
+
+    const binding = browser ?? randomToken(32)
+    const state = randomToken(32)
+    const verifier = oidc.randomPKCECodeVerifier()
+    const stateHash = sha256hex(state)
+    const flow: FlowState = {
+      verifier,
+      sessionHash,
+      appId: session.appId,
+      tenantId: session.tenantId,
+      userId: session.userId,
+      returnTo: session.returnTo,
+      browser: sha256hex(binding),
+    }
+    const [sealed, codeChallenge] = await Promise.all([
+      this.deps.sealer.seal(flow, flowBinding(stateHash)),
+      oidc.calculatePKCECodeChallenge(verifier),
+    ])
+    await this.deps.flows.saveState(stateHash, sealed, FLOW_TTL_MS)
+    this.deps.log.info({ tenant_id: session.tenantId, user_id: session.userId, app_id: session.appId, flow: 'started' }, 'connect flow started')
+    return { redirectTo: this.deps.oneup.authorizationUrl({ state, codeChallenge }), browser: binding }
+  }
+
+  /**
+   * `GET /oauth/callback`: consumes the state exactly once, checks it belongs
+   * to this browser, then exchanges the code (with the verifier) and stores
+   * the tokens. A forged, replayed, expired or cookie-less state exchanges nothing.
+   */
+  async finish(
+    params: { state?: string; code?: string; error?: string; error_description?: string; error_hint?: string },
+    browser: string | undefined,
+  ): Promise<CallbackOutcome> {
+    const started = this.now()
+    if (params.state === undefined || params.state === '') return { kind: 'rejected', reason: 'missing_state' }
+    const stateHash = sha256hex(params.state)
+    const sealed = await this.deps.flows.consumeState(stateHash)
+    if (sealed === undefined) return { kind: 'rejected', reason: 'unknown_state' }
+    let flow: FlowState
+    try {
+      flow = await this.deps.sealer.open<FlowState>(sealed, flowBinding(stateHash))
+    } catch (error) {
+      if (error instanceof SealError) return { kind: 'rejected', reason: 'unknown_state' }
+      throw error
+    }
+    // Login CSRF: a callback carried by a browser that did not start this flow.
+    if (browser === undefined || !secretsEqual(sha256hex(browser), flow.browser)) {
+      this.deps.log.warn({ tenant_id: flow.tenantId, user_id: flow.userId, flow: 'rejected' }, 'callback from a browser that did not start the flow')
+      return { kind: 'rejected', reason: 'other_browser' }
+    }
+
+    const finished = (status: 'connected' | 'error', error?: string, description?: string): CallbackOutcome => {
+      this.deps.log.info(
+        { tenant_id: flow.tenantId, user_id: flow.userId, app_id: flow.appId, flow: status, error, ms: this.now() - started },
+        'connect flow finished',
+      )
+      const outcome: CallbackOutcome = { kind: 'finished', status, returnTo: flow.returnTo, tenantId: flow.tenantId, userId: flow.userId }
+      if (error !== undefined) outcome.error = error
+      if (description !== undefined) outcome.description = description
+      return outcome
+    }
+
+    if (params.error !== undefined) {
+      const description = [params.error_description, params.error_hint].filter((part) => part !== undefined && part !== '').join(' ')
+      return finished('error', oauthErrorId(params.error), description === '' ? undefined : description)
+    }
+    if (params.code === undefined || params.code === '') return finished('error', 'invalid_callback', 'OneUp sent neither a code nor an error.')
+
+    let tokens
+    try {
+      tokens = await this.deps.oneup.exchangeCode({ code: params.code, state: params.state, verifier: flow.verifier })
+    } catch (error) {
+      if (error instanceof OneUpError && error.kind === 'oauth') return finished('error', error.oauthError ?? 'oneup_error', error.description)
+      if (error instanceof OneUpError) return finished('error', 'oneup_unavailable', 'OneUp could not be reached. Please try again.')
+      throw error
+    }
+    if (tokens.refreshToken === undefined) {
+      // Without a refresh token the broker could hand out this token for an hour and then nothing.
+      return finished('error', 'no_refresh_token', 'OneUp did not grant offline access.')
+    }
+
+    const now = this.now()
+    const tokenSet = {
+      accessToken: tokens.accessToken,
+      refreshToken: tokens.refreshToken,
+      accessExpiresAt: now + (tokens.expiresIn ?? DEFAULT_EXPIRES_IN) * 1000,
+      scope: tokens.scope ?? 'offline_access',
+    }
+    await this.deps.connections.write(
+      flow.tenantId,
+      flow.userId,
+      'any',
+      {
+        status: 'active',
+        sealed: await this.deps.opener.seal(flow.tenantId, flow.userId, tokenSet),
+        kid: this.deps.opener.primaryKid,
+        scope: tokenSet.scope,
+        appId: flow.appId,
+        refreshedAt: now,
+        accessExpiresAt: tokenSet.accessExpiresAt,
+      },
+      now,
+    )
+    // The link has done its job: it cannot connect anyone else's OneUp account now.
+    await this.deps.flows.deleteSession(flow.sessionHash)
+    return finished('connected')
+  }
+}
+
+const flowBinding = (stateHash: string) => `flow:${stateHash}`
+
+/** OneUp's error ids are short snake_case words; anything else is not repeated to the app. */
+function oauthErrorId(error: string): string {
+  return /^[a-z0-9_]{1,64}$/.test(error) ? error : 'oneup_error'
+}

@@ -1,0 +1,34 @@
+import { fail } from '../errors.js'
+
+const MAX_RETURN_TO = 2048
+
+/**
+ * Checks a `return_to` against the app's allowed origins and returns it as the
+ * URL parser serialises it (so what is stored is exactly what the check saw).
+ * Refuses anything that is not an absolute http(s) URL on one of the origins:
+ * other hosts, `//evil`, `javascript:`, userinfo tricks and encoded forms all
+ * end up with another origin, or none, once parsed.
+ */
+export function checkReturnTo(returnTo: string, allowedOrigins: readonly string[]): string {
+  const refuse = () =>
+    fail('InvalidField', { reason: 'return_to must be an absolute URL on one of the app\'s return_origins' })
+  if (returnTo.length > MAX_RETURN_TO || /[\u0000-\u001f\u007f]/.test(returnTo)) throw refuse()
+  let url: URL
+  try {
+    url = new URL(returnTo)
+  } catch {
+    throw refuse()
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw refuse()
+  if (url.username !== '' || url.password !== '') throw refuse()
+  if (!allowedOrigins.includes(url.origin)) throw refuse()
+  url.hash = ''
+  return url.href
+}
+
+/** `return_to` with the broker's outcome parameters added; its own query string is kept. */
+export function withOutcome(returnTo: string, outcome: Record<string, string>): string {
+  const url = new URL(returnTo)
+  for (const [name, value] of Object.entries(outcome)) url.searchParams.set(name, value)
+  return url.href
+}

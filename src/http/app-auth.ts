@@ -1,0 +1,47 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { AuthenticatedApp } from '../apps/authenticator.js'
+import type { Broker } from '../broker.js'
+import { BrokerError } from '../errors.js'
+import { enforce, type RateState } from '../limits.js'
+import { rateWindow } from '../store/window.js'
+import { bearer } from './schemas.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The internal app that made this call (app routes only). */
+    callerApp: AuthenticatedApp
+  }
+  interface FastifyContextConfig {
+    /** The handler counts the call itself, together with its own read (the hand-out). */
+    countsItself?: boolean
+  }
+}
+
+/** Sets the seed's `X-Ratelimit-*` headers. */
+export function setRateHeaders(reply: FastifyReply, rate: RateState): void {
+  reply.header('x-ratelimit-limit', String(rate.limit))
+  reply.header('x-ratelimit-remaining', String(rate.remaining))
+  reply.header('x-ratelimit-used', String(rate.used))
+}
+
+/**
+ * preHandler of every app route: the bearer key must be an active app key; the
+ * call is counted in the app's window (unless the route does it itself, in the
+ * same round trip as its read).
+ */
+export function appAuthHook(broker: Broker) {
+  return async function authenticateApp(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const app = await broker.authenticator.authenticate(bearer(request.headers.authorization))
+    request.callerApp = app
+    if (request.routeOptions.config.countsItself === true) return
+    const rate = await broker.authenticator.count(app, rateWindow(Date.now()))
+    setRateHeaders(reply, rate)
+    enforce(rate, Date.now(), 'app')
+  }
+}
+
+/** Re-throws a BrokerError outcome after its headers were set, or returns the answer. */
+export function unwrap<T>(outcome: T | BrokerError): T {
+  if (outcome instanceof BrokerError) throw outcome
+  return outcome
+}

@@ -1,0 +1,112 @@
+import type {} from '@fastify/cookie'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import type { Broker } from '../../broker.js'
+import { FLOW_TTL_MS, type CallbackOutcome } from '../../flow/connect.js'
+import { withOutcome } from '../../flow/return-to.js'
+import { PAGE_HEADERS, renderPage, STYLESHEET, type PageContent } from '../pages.js'
+
+/** The signed cookie that binds a flow to the browser that started it. */
+export const FLOW_COOKIE = 'oneup_broker_flow'
+
+const Param = (maxLength: number) => Type.Optional(Type.String({ maxLength }))
+
+/** What an end user's browser meets: the connect link, the callback, the stylesheet (CONTRACT §4). */
+export const browserRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fastify, { broker }) => {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  const secure = broker.config.publicUrl.startsWith('https:')
+
+  const browserBinding = (request: FastifyRequest): string | undefined => {
+    const raw = request.cookies[FLOW_COOKIE]
+    if (raw === undefined) return undefined
+    const unsigned = request.unsignCookie(raw)
+    return unsigned.valid && unsigned.value !== null ? unsigned.value : undefined
+  }
+
+  app.get(
+    '/connect/:token',
+    {
+      config: { html: true },
+      schema: { params: Type.Object({ token: Type.String({ maxLength: 256 }) }) },
+    },
+    async (request, reply) => {
+      const { redirectTo, browser } = await broker.connect.start(request.params.token, browserBinding(request))
+      reply.setCookie(FLOW_COOKIE, browser, {
+        signed: true,
+        httpOnly: true,
+        sameSite: 'lax',
+        secure,
+        path: '/',
+        maxAge: FLOW_TTL_MS / 1000,
+      })
+      return reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').redirect(redirectTo, 302)
+    },
+  )
+
+  app.get(
+    '/oauth/callback',
+    {
+      config: { html: true },
+      schema: {
+        querystring: Type.Object({
+          state: Param(512),
+          code: Param(2048),
+          error: Param(256),
+          error_description: Param(2048),
+          error_hint: Param(2048),
+        }),
+      },
+    },
+    async (request, reply) => {
+      const outcome = await broker.connect.finish(request.query, browserBinding(request))
+      return answerCallback(reply, outcome)
+    },
+  )
+
+  app.get('/assets/broker.css', async (_request, reply) =>
+    reply.header('content-type', 'text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET),
+  )
+}
+
+function answerCallback(reply: FastifyReply, outcome: CallbackOutcome): FastifyReply {
+  reply.headers(PAGE_HEADERS)
+  if (outcome.kind === 'rejected') {
+    return reply.code(400).send(
+      renderPage({
+        title: 'This sign-in link cannot be used',
+        paragraphs: [
+          outcome.reason === 'other_browser'
+            ? 'This sign-in was started in another browser, or your browser blocked the broker\'s cookie. Nothing was connected.'
+            : 'It has expired or was already used. Nothing was connected.',
+          'Go back to the app and connect OneUp again.',
+        ],
+        tone: 'error',
+      }),
+    )
+  }
+  if (outcome.returnTo !== undefined) {
+    const params: Record<string, string> = { status: outcome.status }
+    if (outcome.error !== undefined) params.error = outcome.error
+    return reply.code(303).redirect(withOutcome(outcome.returnTo, params), 303)
+  }
+  if (outcome.status === 'connected') {
+    return reply.code(200).send(
+      renderPage({ title: 'OneUp is connected', paragraphs: ['You can close this window and go back to the app.'], tone: 'ok' }),
+    )
+  }
+  return reply.code(outcome.error === 'oneup_unavailable' ? 503 : 400).send(renderPage(errorPage(outcome.error ?? 'oneup_error', outcome.description)))
+}
+
+/** Plain words for what went wrong; OneUp's own words are shown escaped, after ours. */
+function errorPage(error: string, description: string | undefined): PageContent {
+  const ours: Record<string, string> = {
+    access_denied: 'You chose not to allow access, so nothing was connected.',
+    oneup_unavailable: 'OneUp could not be reached. Please try again in a few minutes.',
+    invalid_grant: 'The sign-in took too long or was already used. Please start again from the app.',
+    no_refresh_token: 'OneUp did not grant lasting access, so nothing was connected.',
+  }
+  const paragraphs = [ours[error] ?? `OneUp refused the connection (${error}).`]
+  if (description !== undefined && error !== 'oneup_unavailable') paragraphs.push(`OneUp said: ${description}`)
+  return { title: 'OneUp was not connected', paragraphs, tone: 'error' }
+}

@@ -1,0 +1,151 @@
+import * as oidc from 'openid-client'
+import type { Config } from '../config/config.js'
+import { boundedFetch } from './bounded-fetch.js'
+import { OneUpError } from './errors.js'
+
+/** A token answer from OneUp, validated. */
+export interface OneUpTokens {
+  accessToken: string
+  /** Absent when OneUp keeps the old one (then the broker keeps it too). */
+  refreshToken: string | undefined
+  /** Seconds; absent when OneUp did not say. */
+  expiresIn: number | undefined
+  scope: string | undefined
+}
+
+export interface OneUpClient {
+  /** Where to send the browser (seed, "Obtain an Authorization Code"), with PKCE S256. */
+  authorizationUrl(params: { state: string; codeChallenge: string }): string
+  /** Exchanges the code from the callback, sending the PKCE verifier. */
+  exchangeCode(params: { code: string; state: string; verifier: string }): Promise<OneUpTokens>
+  /** One refresh grant (no retries here: the caller owns the retry policy). */
+  refresh(refreshToken: string): Promise<OneUpTokens>
+}
+
+export interface OneUpClientOptions {
+  /** Seam for tests and for metrics; defaults to the global fetch. */
+  fetch?: typeof fetch
+  /** Told which secret OneUp accepted when the current one was refused (never the secret itself). */
+  onPreviousSecretUsed?: () => void
+}
+
+const MAX_TOKEN_LENGTH = 4096
+
+/**
+ * The broker's OAuth client to OneUp, built on openid-client. OneUp publishes
+ * no discovery document and no ID token, so the server metadata is given here by hand.
+ */
+export function createOneUpClient(oneup: Config['oneup'], options: OneUpClientOptions = {}): OneUpClient {
+  const server: oidc.ServerMetadata = {
+    issuer: new URL(oneup.authorizationUrl).origin,
+    authorization_endpoint: oneup.authorizationUrl,
+    token_endpoint: oneup.tokenUrl,
+    code_challenge_methods_supported: ['S256'],
+  }
+  const fetchImpl = boundedFetch(options.fetch ?? fetch)
+  const configure = (secret: string): oidc.Configuration => {
+    // The seed's examples send client_id and client_secret in the form body.
+    const config = new oidc.Configuration(server, oneup.clientId, undefined, oidc.ClientSecretPost(secret))
+    config.timeout = oneup.timeoutMs / 1000
+    config[oidc.customFetch] = (url, init) => fetchImpl(url, init as RequestInit)
+    if (server.token_endpoint?.startsWith('http:') || oneup.authorizationUrl.startsWith('http:')) {
+      // Only the sandbox and local tests use http; real OneUp is https-only.
+      oidc.allowInsecureRequests(config)
+    }
+    return config
+  }
+  const current = configure(oneup.clientSecret)
+  const previous = oneup.clientSecretPrevious === undefined ? undefined : configure(oneup.clientSecretPrevious)
+
+  /** Runs a grant with the current secret, then with the previous one if OneUp says `invalid_client`. */
+  async function withSecrets(grant: (config: oidc.Configuration) => Promise<oidc.TokenEndpointResponse>): Promise<OneUpTokens> {
+    try {
+      return validate(await grant(current))
+    } catch (error) {
+      const failure = classify(error)
+      if (previous === undefined || failure.oauthError !== 'invalid_client') throw failure
+    }
+    try {
+      const tokens = validate(await grant(previous))
+      options.onPreviousSecretUsed?.()
+      return tokens
+    } catch (error) {
+      throw classify(error)
+    }
+  }
+
+  return {
+    authorizationUrl({ state, codeChallenge }) {
+      return oidc
+        .buildAuthorizationUrl(current, {
+          redirect_uri: oneup.redirectUri,
+          scope: 'offline_access',
+          state,
+          code_challenge: codeChallenge,
+          code_challenge_method: 'S256',
+        })
+        .toString()
+    },
+
+    exchangeCode({ code, state, verifier }) {
+      // The redirect_uri sent to the token endpoint must be exactly the one on
+      // file, whatever host the callback reached us through: build it from config.
+      const callback = new URL(oneup.redirectUri)
+      callback.searchParams.set('code', code)
+      callback.searchParams.set('state', state)
+      return withSecrets((config) =>
+        oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }),
+      )
+    },
+
+    refresh(refreshToken) {
+      return withSecrets((config) => oidc.refreshTokenGrant(config, refreshToken))
+    },
+  }
+}
+
+/** Checks a token answer beyond what openid-client checks, and drops what the broker does not keep. */
+function validate(answer: oidc.TokenEndpointResponse): OneUpTokens {
+  const { access_token: accessToken, refresh_token: refreshToken, expires_in: expiresIn, scope } = answer
+  if (typeof accessToken !== 'string' || accessToken.length === 0 || accessToken.length > MAX_TOKEN_LENGTH) {
+    throw new OneUpError('unavailable', 'OneUp answered without a usable access_token')
+  }
+  if (refreshToken !== undefined && (typeof refreshToken !== 'string' || refreshToken.length === 0 || refreshToken.length > MAX_TOKEN_LENGTH)) {
+    throw new OneUpError('unavailable', 'OneUp answered with an unusable refresh_token')
+  }
+  if (answer.token_type.toLowerCase() !== 'bearer') {
+    throw new OneUpError('unavailable', 'OneUp answered with a token_type other than bearer')
+  }
+  const validExpiry = typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0 && expiresIn <= 366 * 86400
+  return {
+    accessToken,
+    refreshToken,
+    expiresIn: validExpiry ? Math.floor(expiresIn) : undefined,
+    scope: typeof scope === 'string' && scope.length <= 1024 ? scope : undefined,
+  }
+}
+
+/** Turns whatever openid-client or fetch threw into a {@link OneUpError} that names no secret. */
+function classify(error: unknown): OneUpError {
+  if (error instanceof OneUpError) return error
+  if (error instanceof oidc.ResponseBodyError) {
+    const cause = error.cause as Record<string, unknown>
+    const description = [cause.error_description, cause.error_hint].filter((part) => typeof part === 'string').join(' ')
+    // 5xx OAuth errors (server_error, temporarily_unavailable) are OneUp being unwell, not a verdict.
+    const kind = error.status >= 500 ? 'unavailable' : 'oauth'
+    return new OneUpError(kind, `OneUp answered ${error.status} ${safeId(error.error)}`, {
+      oauthError: safeId(error.error),
+      description: description === '' ? undefined : description.slice(0, 500),
+      httpStatus: error.status,
+    })
+  }
+  const name = error instanceof Error ? error.name : 'Error'
+  const code = (error as { code?: unknown })?.code
+  const what = name === 'TimeoutError' || name === 'AbortError' ? 'timed out' : `failed (${typeof code === 'string' ? code : name})`
+  return new OneUpError('unavailable', `the call to OneUp ${what}`, { cause: error })
+}
+
+/** OAuth error ids are `[a-z_]`; anything else from a hostile answer is not repeated. */
+function safeId(id: unknown): string {
+  return typeof id === 'string' && /^[a-z0-9_.-]{1,64}$/i.test(id) ? id : 'unknown_error'
+}

@@ -1,0 +1,58 @@
+import { resolve } from 'node:path'
+import closeWithGrace from 'close-with-grace'
+import { pino } from 'pino'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig, type Config } from './config/config.js'
+import { loggerOptions } from './logger.js'
+import { createRedisClient } from './store/redis.js'
+
+/** The process: config, logger, Redis check, listen, graceful close. */
+async function main(): Promise<void> {
+  let config: Config
+  let warnings: string[]
+  try {
+    ;({ config, warnings } = loadConfig(process.env, { devSecretsPath: resolve('.broker-dev.json') }))
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message)
+      process.exit(1)
+    }
+    throw error
+  }
+  const logger = pino(loggerOptions(config.logLevel))
+  for (const warning of warnings) logger.warn(warning)
+
+  const redis = createRedisClient(config.redis)
+  try {
+    await redis.connect()
+    await redis.ping()
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? (error as Error).message
+    console.error(
+      `Cannot reach Redis at ${withoutPassword(config.redis.clusterNodes === undefined ? config.redis.url : `cluster ${process.env.REDIS_CLUSTER_NODES}`)} (${code}). ` +
+        'Start one with `redis-server --daemonize yes` (or `docker compose up -d redis`), or set REDIS_URL.',
+    )
+    redis.disconnect()
+    process.exit(1)
+  }
+
+  const app = await buildApp({ config, logger, redis })
+  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    if (err !== undefined) logger.error({ err }, 'closing after an uncaught error')
+    else logger.info({ signal }, 'closing: finishing in-flight requests')
+    await app.close()
+  })
+  await app.listen({ port: config.port, host: config.host })
+  logger.info(
+    config.sandbox
+      ? `OneUp broker ready at ${config.publicUrl} (sandbox mode: OneUp is simulated at ${config.publicUrl}/sandbox)`
+      : `OneUp broker ready at ${config.publicUrl}`,
+  )
+}
+
+/** A Redis URL fit for a message: the password is a secret. */
+function withoutPassword(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, '//***@')
+}
+
+await main()

@@ -1,0 +1,45 @@
+import type { RedisClient } from './redis.js'
+import type { RedisKeys } from './keys.js'
+
+/** What a connect session holds: who is connecting, for which app, and where to go back. */
+export interface ConnectSession {
+  appId: string
+  tenantId: string
+  userId: string
+  returnTo: string | undefined
+  expiresAt: number
+}
+
+/**
+ * Connect sessions and flow states, each named by the SHA-256 of its secret so
+ * that a copy of Redis gives no usable link or state. Flow states arrive here
+ * already sealed (they hold the PKCE verifier).
+ */
+export class FlowStore {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: RedisKeys,
+  ) {}
+
+  async saveSession(tokenHash: string, session: ConnectSession, ttlMs: number): Promise<void> {
+    await this.redis.set(this.keys.connectSession(tokenHash), JSON.stringify(session), 'PX', ttlMs)
+  }
+
+  async getSession(tokenHash: string): Promise<ConnectSession | undefined> {
+    const text = await this.redis.get(this.keys.connectSession(tokenHash))
+    return text === null ? undefined : (JSON.parse(text) as ConnectSession)
+  }
+
+  async deleteSession(tokenHash: string): Promise<void> {
+    await this.redis.del(this.keys.connectSession(tokenHash))
+  }
+
+  async saveState(stateHash: string, sealed: string, ttlMs: number): Promise<void> {
+    await this.redis.set(this.keys.flow(stateHash), sealed, 'PX', ttlMs)
+  }
+
+  /** Reads and deletes in one command: of two callbacks with one state, one wins. */
+  async consumeState(stateHash: string): Promise<string | undefined> {
+    return (await this.redis.getdel(this.keys.flow(stateHash))) ?? undefined
+  }
+}

@@ -1,0 +1,48 @@
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import type { Config } from '../config/config.js'
+import { defineScripts } from './scripts.js'
+
+/** A standalone or cluster client: the store code works with either. */
+export type RedisClient = Redis | Cluster
+
+export interface RedisClientOptions {
+  /** Bound on every command, so a dead Redis turns into a quick 503, never a hang. */
+  commandTimeoutMs?: number
+  connectionName?: string
+}
+
+/**
+ * Connects to Redis (or Redis Cluster when nodes are given) with the broker's
+ * Lua scripts defined. Auto-pipelining batches commands issued in the same tick
+ * into one write, which is how the hand-out reads and counts in one round trip.
+ */
+export function createRedisClient(redis: Config['redis'], options: RedisClientOptions = {}): RedisClient {
+  const common: RedisOptions = {
+    lazyConnect: true,
+    enableAutoPipelining: true,
+    connectTimeout: 2_000,
+    commandTimeout: options.commandTimeoutMs ?? 2_000,
+    maxRetriesPerRequest: 1,
+    connectionName: options.connectionName ?? 'oneup-broker',
+  }
+  const client: RedisClient =
+    redis.clusterNodes === undefined
+      ? new Redis(redis.url, common)
+      : new Cluster(redis.clusterNodes, {
+          lazyConnect: true,
+          enableAutoPipelining: true,
+          scaleReads: 'master',
+          redisOptions: common,
+        })
+  defineScripts(client)
+  return client
+}
+
+/** True for errors that mean Redis is unreachable or too slow, not a bug. */
+export function isRedisUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false
+  if (['MaxRetriesPerRequestError', 'ClusterAllFailedError'].includes(error.name)) return true
+  const code = (error as { code?: unknown }).code
+  if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE'].includes(code)) return true
+  return /^(Command timed out|Connection is closed|Stream isn't writeable|Failed to refresh slots cache|Cluster is disconnected|CLUSTERDOWN|LOADING|TRYAGAIN|MASTERDOWN|READONLY)/.test(error.message)
+}

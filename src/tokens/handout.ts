@@ -1,0 +1,97 @@
+import { BrokerError, fail } from '../errors.js'
+import { enforce, overLimit, rateState, tightest, type RateState } from '../limits.js'
+import type { ConnectionStore } from '../store/connections.js'
+import { rateWindow } from '../store/window.js'
+import { allowsTenant, type AppAuthenticator, type AuthenticatedApp } from '../apps/authenticator.js'
+import type { RefreshCoordinator } from './refresh.js'
+import type { OpenConnection, TokenOpener } from './token-set.js'
+
+/** OneUp's own per-user budget (seed: 3600 calls every 15 minutes); an app never needs more tokens for one user. */
+export const CONNECTION_RATE_LIMIT = 3600
+
+/** Tokens are refreshed when they have less than this left, whatever `min_ttl` says (CONTRACT §3). */
+export const MIN_REMAINING_SECONDS = 60
+
+export interface TokenAnswer {
+  access_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  expires_at: string
+  scope: string
+}
+
+export interface HandoutRequest {
+  tenantId: string
+  userId: string
+  minTtl: number
+  forceRefresh: boolean
+}
+
+export interface HandoutDeps {
+  connections: ConnectionStore
+  authenticator: AppAuthenticator
+  opener: TokenOpener
+  refresher: RefreshCoordinator
+  now?: () => number
+}
+
+/**
+ * The hot path: hand a valid access token to an internal app. One Redis round
+ * trip for a still-valid token (the app's and the connection's counters and the
+ * record's read are pipelined together); OneUp only when it must be refreshed.
+ */
+export class TokenService {
+  private readonly now: () => number
+
+  constructor(private readonly deps: HandoutDeps) {
+    this.now = deps.now ?? Date.now
+  }
+
+  /**
+   * Returns the rate-limit state to report and the outcome (an answer or the
+   * error to send): the caller sets headers from the first in either case.
+   */
+  async handout(app: AuthenticatedApp, request: HandoutRequest): Promise<{ rate: RateState; outcome: TokenAnswer | BrokerError }> {
+    const { tenantId, userId } = request
+    const now = this.now()
+    const window = rateWindow(now)
+    if (!allowsTenant(app, tenantId)) {
+      // Counted against the app, but never against a connection it may not touch.
+      const rate = await this.deps.authenticator.count(app, window)
+      return { rate, outcome: overLimit(rate, now, 'app') ?? fail('TenantForbidden') }
+    }
+    // Issued in the same tick, so auto-pipelining sends them in one write.
+    const [appRate, { used, connection }] = await Promise.all([
+      this.deps.authenticator.count(app, window),
+      this.deps.connections.countAndRead(tenantId, userId, window),
+    ])
+    const connectionRate = rateState(CONNECTION_RATE_LIMIT, used, window)
+    const rate = tightest([appRate, connectionRate])
+    try {
+      enforce(appRate, now, 'app')
+      enforce(connectionRate, now, 'connection')
+      if (connection === undefined) throw fail('NotFound', { reason: 'No connection for this tenant and user.' })
+      if (connection.status !== 'active') throw fail('ReauthRequired', { reason: 'Send the user through a new connect session.' })
+
+      let current: OpenConnection = { connection, tokens: await this.deps.opener.open(tenantId, userId, connection.sealed) }
+      const needMs = Math.max(request.minTtl, MIN_REMAINING_SECONDS) * 1000
+      if (request.forceRefresh || current.tokens.accessExpiresAt - now < needMs) {
+        current = await this.deps.refresher.refresh(tenantId, userId, connection)
+      }
+      return { rate, outcome: answer(current, this.now()) }
+    } catch (error) {
+      if (error instanceof BrokerError) return { rate, outcome: error }
+      throw error
+    }
+  }
+}
+
+function answer({ tokens }: OpenConnection, now: number): TokenAnswer {
+  return {
+    access_token: tokens.accessToken,
+    token_type: 'Bearer',
+    expires_in: Math.max(0, Math.floor((tokens.accessExpiresAt - now) / 1000)),
+    expires_at: new Date(tokens.accessExpiresAt).toISOString(),
+    scope: tokens.scope,
+  }
+}

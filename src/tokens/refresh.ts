@@ -1,0 +1,209 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { randomToken } from '../crypto/random.js'
+import { fail } from '../errors.js'
+import type { Log } from '../log.js'
+import type { OneUpClient, OneUpTokens } from '../oneup/client.js'
+import { OneUpError } from '../oneup/errors.js'
+import type { ConnectionStore, StoredConnection } from '../store/connections.js'
+import type { OpenConnection, TokenOpener, TokenSet } from './token-set.js'
+
+export interface RefreshPolicy {
+  /** How long one refresh may take in all, retries included (ms). */
+  budgetMs: number
+  /** Lifetime of the cross-replica lock; outlasts the budget so it never lapses under a live holder. */
+  lockTtlMs: number
+  /** After OneUp failed, how long callers get 503 before anyone tries again (ms). */
+  cooldownMs: number
+  /** How often a caller waiting on another replica's refresh looks again (ms). */
+  pollMs: number
+  /** Attempts per refresh when OneUp fails transiently. */
+  maxAttempts: number
+  /** Per-attempt worst case (OneUp timeout): no retry is started that could not finish in budget. */
+  attemptTimeoutMs: number
+  /** Lifetime assumed when OneUp's answer has no `expires_in` (seconds; OneUp's default). */
+  defaultExpiresIn: number
+}
+
+export function defaultRefreshPolicy(oneupTimeoutMs: number): RefreshPolicy {
+  const budgetMs = oneupTimeoutMs + 5_000
+  return {
+    budgetMs,
+    lockTtlMs: budgetMs + 5_000,
+    cooldownMs: 5_000,
+    pollMs: 20,
+    maxAttempts: 3,
+    attemptTimeoutMs: oneupTimeoutMs,
+    defaultExpiresIn: 3600,
+  }
+}
+
+export interface RefreshDeps {
+  store: ConnectionStore
+  opener: TokenOpener
+  oneup: OneUpClient
+  policy: RefreshPolicy
+  now?: () => number
+  log: Log
+}
+
+/** How one refresh ended, for logs and metrics. */
+export type RefreshOutcome = 'refreshed' | 'refreshed_elsewhere' | 'reauth_required' | 'failed' | 'gone'
+
+/**
+ * Refreshes connections so that at most one refresh per connection is in flight
+ * across every replica:
+ * - callers in one process share one promise;
+ * - across processes a Redis lock with an owner token decides who calls OneUp,
+ *   released by compare-and-delete; the others poll the record's version
+ *   (one small read per interval per process) and take the new token set;
+ * - the holder re-reads the record first (another replica may have just
+ *   refreshed) and writes with compare-and-set, so an older token set never
+ *   overwrites a newer one.
+ */
+export class RefreshCoordinator {
+  private readonly inflight = new Map<string, Promise<OpenConnection>>()
+  private readonly now: () => number
+
+  constructor(private readonly deps: RefreshDeps) {
+    this.now = deps.now ?? Date.now
+  }
+
+  /**
+   * A token set newer than `seen` (the record the caller read). Throws
+   * BrokerError NotFound, ReauthRequired or OneUpUnavailable.
+   */
+  refresh(tenantId: string, userId: string, seen: StoredConnection): Promise<OpenConnection> {
+    const key = `${tenantId}\n${userId}`
+    let running = this.inflight.get(key)
+    if (running === undefined) {
+      running = this.run(tenantId, userId, seen.version).finally(() => this.inflight.delete(key))
+      this.inflight.set(key, running)
+    }
+    return running
+  }
+
+  private async run(tenantId: string, userId: string, seenVersion: number): Promise<OpenConnection> {
+    const { store, policy } = this.deps
+    const deadline = this.now() + policy.budgetMs
+    for (;;) {
+      const probe = await store.probe(tenantId, userId)
+      if (probe.version === undefined) throw fail('NotFound', { reason: 'No connection for this tenant and user.' })
+      if (probe.version !== seenVersion) return this.current(tenantId, userId)
+      if (probe.cooldownMs > 0) throw unavailable(probe.cooldownMs)
+      if (!probe.locked) {
+        const owner = randomToken(16)
+        if (await store.lock(tenantId, userId, owner, policy.lockTtlMs)) {
+          try {
+            return await this.refreshHoldingLock(tenantId, userId, seenVersion, deadline)
+          } finally {
+            await store.unlock(tenantId, userId, owner).catch((error: unknown) => {
+              // It lapses by itself; say so, do not fail the caller who already has a token.
+              this.deps.log.warn({ err: error }, 'could not release a refresh lock')
+            })
+          }
+        }
+      }
+      // Another replica is refreshing: wait for its result.
+      if (this.now() + policy.pollMs > deadline) throw unavailable(policy.cooldownMs)
+      await sleep(policy.pollMs)
+    }
+  }
+
+  private async refreshHoldingLock(tenantId: string, userId: string, seenVersion: number, deadline: number): Promise<OpenConnection> {
+    const { store, opener, log } = this.deps
+    const started = this.now()
+    const connection = await store.read(tenantId, userId)
+    if (connection === undefined) throw fail('NotFound', { reason: 'No connection for this tenant and user.' })
+    if (connection.version !== seenVersion) return this.opened(tenantId, userId, connection)
+    if (connection.status !== 'active') throw reauthRequired()
+    const tokens = await opener.open(tenantId, userId, connection.sealed)
+
+    let answer: OneUpTokens
+    try {
+      answer = await this.callOneUp(tokens.refreshToken, deadline)
+    } catch (error) {
+      const failure = error instanceof OneUpError ? error : new OneUpError('unavailable', 'refresh failed', { cause: error })
+      if (failure.isInvalidGrant) {
+        await this.markReauthRequired(tenantId, userId, connection)
+        log.warn({ tenant_id: tenantId, user_id: userId, outcome: 'reauth_required', ms: this.now() - started }, 'refresh refused by OneUp: the user must connect again')
+        throw reauthRequired()
+      }
+      await store.coolDown(tenantId, userId, this.deps.policy.cooldownMs)
+      log.warn(
+        { tenant_id: tenantId, user_id: userId, outcome: 'failed', ms: this.now() - started, oneup: failure.message },
+        'refresh failed; the stored refresh token is kept',
+      )
+      throw unavailable(this.deps.policy.cooldownMs)
+    }
+
+    const now = this.now()
+    const next: TokenSet = {
+      accessToken: answer.accessToken,
+      // OneUp rotates on every refresh; an answer without one keeps the old (RFC 6749 §6).
+      refreshToken: answer.refreshToken ?? tokens.refreshToken,
+      accessExpiresAt: now + (answer.expiresIn ?? this.deps.policy.defaultExpiresIn) * 1000,
+      scope: answer.scope ?? tokens.scope,
+    }
+    const sealed = await opener.seal(tenantId, userId, next)
+    const fields = {
+      status: 'active' as const,
+      sealed,
+      kid: opener.primaryKid,
+      scope: next.scope,
+      appId: connection.appId,
+      refreshedAt: now,
+      accessExpiresAt: next.accessExpiresAt,
+    }
+    const version = await store.write(tenantId, userId, connection.version, fields, now)
+    if (version === undefined) {
+      // Deleted or reconnected while we refreshed: what is stored now wins.
+      log.info({ tenant_id: tenantId, user_id: userId, outcome: 'superseded' }, 'refresh result dropped: the connection changed meanwhile')
+      return this.current(tenantId, userId)
+    }
+    log.info({ tenant_id: tenantId, user_id: userId, outcome: 'refreshed', ms: now - started }, 'refreshed')
+    return { connection: { ...connection, ...fields, version }, tokens: next }
+  }
+
+  /** One refresh grant, retried with jittered backoff on transient failures, within the deadline. */
+  private async callOneUp(refreshToken: string, deadline: number): Promise<OneUpTokens> {
+    const { oneup, policy } = this.deps
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await oneup.refresh(refreshToken)
+      } catch (error) {
+        const retryable =
+          error instanceof OneUpError &&
+          // Hydra answers `invalid_request` to concurrent refreshes of one token: transient.
+          (error.kind === 'unavailable' || error.oauthError === 'invalid_request')
+        const backoff = 100 * 2 ** attempt * (0.5 + Math.random())
+        if (!retryable || attempt >= policy.maxAttempts || this.now() + backoff + policy.attemptTimeoutMs > deadline) throw error
+        await sleep(backoff)
+      }
+    }
+  }
+
+  private async markReauthRequired(tenantId: string, userId: string, connection: StoredConnection): Promise<void> {
+    const now = this.now()
+    await this.deps.store.write(
+      tenantId,
+      userId,
+      connection.version,
+      { ...connection, status: 'reauth_required', sealed: '', accessExpiresAt: 0 },
+      now,
+    )
+  }
+
+  private async current(tenantId: string, userId: string): Promise<OpenConnection> {
+    const connection = await this.deps.store.read(tenantId, userId)
+    if (connection === undefined) throw fail('NotFound', { reason: 'No connection for this tenant and user.' })
+    return this.opened(tenantId, userId, connection)
+  }
+
+  private async opened(tenantId: string, userId: string, connection: StoredConnection): Promise<OpenConnection> {
+    if (connection.status !== 'active') throw reauthRequired()
+    return { connection, tokens: await this.deps.opener.open(tenantId, userId, connection.sealed) }
+  }
+}
+
+const reauthRequired = () => fail('ReauthRequired', { reason: 'Send the user through a new connect session.' })
+const unavailable = (ms: number) => fail('OneUpUnavailable', { retryAfter: Math.max(1, Math.ceil(ms / 1000)) })

@@ -1,0 +1,51 @@
+import t from 'tap'
+import { normaliseOrigin } from '../../src/apps/service.js'
+import { BrokerError } from '../../src/errors.js'
+import { checkReturnTo, withOutcome } from '../../src/flow/return-to.js'
+
+const origins = ['https://app.example.com', 'http://localhost:8080']
+
+t.test('return_to on an allowed origin is kept, with its own query string', async (t) => {
+  t.equal(checkReturnTo('https://app.example.com/settings?tab=oneup', origins), 'https://app.example.com/settings?tab=oneup')
+  t.equal(checkReturnTo('http://localhost:8080/', origins), 'http://localhost:8080/')
+  t.equal(checkReturnTo('https://APP.example.com/x#frag', origins), 'https://app.example.com/x', 'normalised, fragment dropped')
+})
+
+t.test('open redirects are refused', async (t) => {
+  const attacks = [
+    'https://evil.example.com/',
+    '//evil.example.com/',
+    '/relative/path',
+    'javascript:alert(1)',
+    'data:text/html,hi',
+    'https://app.example.com@evil.example.com/',
+    'https://user:pass@app.example.com/',
+    'https://app.example.com.evil.example.com/',
+    'https://evil.example.com\\@app.example.com/',
+    'https:%2F%2Fevil.example.com',
+    'https://app.example.com:444/',
+    'http://app.example.com/',
+    'https://app.example.com/\nSet-Cookie: x=y',
+    `https://app.example.com/${'a'.repeat(3000)}`,
+  ]
+  for (const returnTo of attacks) {
+    const error = t.throws(() => checkReturnTo(returnTo, origins), returnTo) as BrokerError
+    t.equal(error.code, '3', `${JSON.stringify(returnTo)} → code 3`)
+  }
+})
+
+t.test('the outcome parameters are added to return_to, replacing any of the same name', async (t) => {
+  t.equal(
+    withOutcome('https://app.example.com/cb?x=1&status=forged', { status: 'error', error: 'access_denied' }),
+    'https://app.example.com/cb?x=1&status=error&error=access_denied',
+  )
+})
+
+t.test('allowed origins must be bare origins', async (t) => {
+  t.equal(normaliseOrigin('https://App.Example.com'), 'https://app.example.com')
+  t.equal(normaliseOrigin('https://app.example.com/'), 'https://app.example.com')
+  t.equal(normaliseOrigin('http://localhost:3000'), 'http://localhost:3000')
+  for (const bad of ['https://app.example.com/path', 'ftp://x.example.com', 'https://u@x.example.com', 'not a url', 'https://x.example.com?q=1', 'javascript:alert(1)']) {
+    t.equal(normaliseOrigin(bad), undefined, bad)
+  }
+})
