@@ -12,6 +12,15 @@ export const CONNECTION_RATE_LIMIT = 3600
 /** Tokens are refreshed when they have less than this left, whatever `min_ttl` says (CONTRACT §3). */
 export const MIN_REMAINING_SECONDS = 60
 
+/**
+ * `force_refresh` on a token set obtained less than this long ago returns that
+ * fresh set instead of refreshing again. OneUp (Hydra) revokes the previous
+ * access token at each refresh, so right after one, every app still holding the
+ * old token gets a 401 and asks to force a refresh: without this, each of them
+ * would revoke the token the others just received, a refresh loop.
+ */
+export const FORCE_REFRESH_MIN_AGE_MS = 5_000
+
 export interface TokenAnswer {
   access_token: string
   token_type: 'Bearer'
@@ -75,7 +84,8 @@ export class TokenService {
 
       let current: OpenConnection = { connection, tokens: await this.deps.opener.open(tenantId, userId, connection.sealed) }
       const needMs = Math.max(request.minTtl, MIN_REMAINING_SECONDS) * 1000
-      if (request.forceRefresh || current.tokens.accessExpiresAt - now < needMs) {
+      const forced = request.forceRefresh && now - connection.refreshedAt >= FORCE_REFRESH_MIN_AGE_MS
+      if (forced || current.tokens.accessExpiresAt - now < needMs) {
         current = await this.deps.refresher.refresh(tenantId, userId, connection)
       }
       return { rate, outcome: answer(current, this.now()) }

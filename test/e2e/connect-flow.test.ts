@@ -19,7 +19,7 @@ t.test('a user connects through login and consent; the app then gets a token One
 
   const me = await fetch(`${h.sandbox.base}/v1/me`, { headers: { authorization: `Bearer ${body.access_token}` } })
   t.equal(me.status, 200)
-  t.equal((await me.json()).username, 'alice')
+  t.equal(((await me.json()) as { username: string }).username, 'alice')
 
   const again = await h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice@acme' })
   t.equal(again.json().access_token, body.access_token, 'a still-valid token is handed out again, not refreshed')

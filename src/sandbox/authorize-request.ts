@@ -1,0 +1,97 @@
+import { OAuthError } from './oauth-errors.js'
+import type { SandboxClient } from './options.js'
+import type { AuthorizationRequest } from './pending.js'
+import { readPkceChallenge } from './pkce.js'
+import { ONEUP_SCOPE } from './token-grants.js'
+
+/** The query of `GET /oauth2/auth`. */
+export interface AuthorizeQuery {
+  response_type?: string
+  client_id?: string
+  redirect_uri?: string
+  scope?: string
+  state?: string
+  code_challenge?: string
+  code_challenge_method?: string
+}
+
+/** What to do with an authorization request. */
+export type AuthorizeOutcome =
+  /** The client or redirect_uri cannot be trusted: show an error page, never redirect. */
+  | { kind: 'untrusted'; message: string }
+  /** The request is wrong but the redirect_uri is trusted: send the error back to it. */
+  | { kind: 'redirect'; location: string }
+  | { kind: 'login'; request: AuthorizationRequest }
+
+// Hydra's minimum state entropy (fosite's MinParameterEntropy).
+const MIN_STATE_LENGTH = 8
+
+/** Checks an authorization request in the order Hydra does. */
+export function checkAuthorizeRequest(
+  query: AuthorizeQuery,
+  lookup: (id: string) => SandboxClient | undefined,
+): AuthorizeOutcome {
+  const client = query.client_id ? lookup(query.client_id) : undefined
+  if (!client) {
+    return { kind: 'untrusted', message: 'The client_id is missing or unknown to OneUp.' }
+  }
+  const redirectUri = query.redirect_uri
+  // The seed: "omitting or sending an invalid redirect_uri or client_id, an error page will be
+  // displayed to the user given that the Authorization Server cannot trust the redirect_uri."
+  if (!redirectUri || !client.redirectUris.includes(redirectUri)) {
+    return { kind: 'untrusted', message: 'The redirect_uri is missing or is not registered for this client.' }
+  }
+
+  const state = query.state
+  const refuse = (error: OAuthError): AuthorizeOutcome => ({
+    kind: 'redirect',
+    location: errorRedirect(redirectUri, error, state),
+  })
+  if (query.response_type !== 'code') {
+    return refuse(new OAuthError('unsupported_response_type', 'The response_type must be code.'))
+  }
+  if (query.scope !== ONEUP_SCOPE) {
+    return refuse(new OAuthError('invalid_scope', `The only scope available is ${ONEUP_SCOPE}.`))
+  }
+  if (state === undefined || state.length < MIN_STATE_LENGTH) {
+    return refuse(
+      new OAuthError(
+        'invalid_request',
+        `The state parameter is required and must be at least ${MIN_STATE_LENGTH} characters long.`,
+      ),
+    )
+  }
+  const pkce = readPkceChallenge(query.code_challenge, query.code_challenge_method)
+  if (!pkce.ok) return refuse(new OAuthError('invalid_request', pkce.hint))
+
+  return {
+    kind: 'login',
+    request: { clientId: client.id, redirectUri, state, scope: ONEUP_SCOPE, pkce: pkce.pkce },
+  }
+}
+
+/** The client's redirect_uri carrying an OAuth error (and the state, when there was one). */
+export function errorRedirect(redirectUri: string, error: OAuthError, state: string | undefined): string {
+  return withParams(redirectUri, {
+    error: error.error,
+    error_description: error.description,
+    error_hint: error.hint,
+    state,
+  })
+}
+
+/** The client's redirect_uri carrying the code and the state. */
+export function codeRedirect(redirectUri: string, code: string, state: string): string {
+  return withParams(redirectUri, { code, state })
+}
+
+// The redirect_uri keeps its own query untouched (RFC 6749 §3.1.2: "MUST retain").
+function withParams(redirectUri: string, params: Record<string, string | undefined>): string {
+  const added = new URLSearchParams()
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined) added.append(name, value)
+  }
+  const url = new URL(redirectUri)
+  url.search = url.search.length > 1 ? `${url.search}&${added}` : `?${added}`
+  return url.toString()
+}

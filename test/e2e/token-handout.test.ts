@@ -1,0 +1,239 @@
+import t, { type Test } from 'tap'
+import { startHarness, type Harness, type HarnessOptions } from '../helpers/harness.js'
+
+/** A broker whose clock the test moves, with alice of acme connected. */
+async function connected(t: Test, options: HarnessOptions = {}) {
+  const clock = { ms: Date.now() }
+  const h = await startHarness(t, { ...options, app: { now: () => clock.ms, ...options.app } })
+  const { key } = await h.createApp()
+  const { callback } = await h.connect(key, 'acme', 'alice')
+  t.equal(callback.statusCode, 200, 'connected')
+  const token = (body: Record<string, unknown> = {}) => h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice', ...body })
+  return { h, key, clock, token }
+}
+
+const me = (h: Harness, accessToken: string) => fetch(`${h.sandbox.base}/v1/me`, { headers: { authorization: `Bearer ${accessToken}` } })
+
+t.test('a token with less than 60 seconds left is refreshed first, and the rotated refresh token is kept', async (t) => {
+  const { h, clock, token } = await connected(t)
+  const first = (await token()).json()
+  clock.ms += (3600 - 59) * 1000
+  const second = await token()
+  t.equal(second.statusCode, 200)
+  t.not(second.json().access_token, first.access_token, 'a new access token')
+  t.ok(second.json().expires_in > 3500, 'with a fresh hour')
+  t.equal((await me(h, second.json().access_token)).status, 200, 'OneUp accepts it')
+
+  clock.ms += 3600 * 1000
+  const third = await token()
+  t.equal(third.statusCode, 200)
+  const counters = await h.sandbox.counters()
+  t.equal(counters.refresh_grants, 2, 'the second refresh used the rotated token')
+  t.equal(counters.reuse_detections, 0)
+})
+
+t.test('min_ttl asks for more time left; 60 seconds is the floor', async (t) => {
+  const { h, clock, token } = await connected(t)
+  const first = (await token()).json()
+  clock.ms += 2000 * 1000 // 1600 s left
+  t.equal((await token({ min_ttl: 600 })).json().access_token, first.access_token, '1600 s left is enough for 600')
+  t.equal((await token({ min_ttl: 0 })).json().access_token, first.access_token)
+  t.equal((await h.sandbox.counters()).refresh_grants, 0)
+  const fresh = (await token({ min_ttl: 1800 })).json()
+  t.not(fresh.access_token, first.access_token, '1600 s left is not enough for 1800')
+  t.equal((await h.sandbox.counters()).refresh_grants, 1)
+})
+
+t.test('force_refresh replaces a token OneUp says is not active', async (t) => {
+  const { h, clock, token } = await connected(t)
+  const first = (await token()).json()
+  clock.ms += 60_000
+  await h.sandbox.control('/expire', 'POST', { username: 'alice' })
+  t.equal((await me(h, first.access_token)).status, 401, 'OneUp: the provided token is not active')
+  t.equal((await token()).json().access_token, first.access_token, 'the broker cannot know by itself')
+  const forced = await token({ force_refresh: true })
+  t.equal(forced.statusCode, 200)
+  t.not(forced.json().access_token, first.access_token)
+  t.equal((await me(h, forced.json().access_token)).status, 200)
+
+  // OneUp revoked the previous access token with that refresh: every app still holding it
+  // now gets a 401 and forces a refresh. They must all get this fresh token, not start a loop.
+  t.equal((await me(h, first.access_token)).status, 401)
+  const late = await Promise.all(Array.from({ length: 5 }, () => token({ force_refresh: true })))
+  t.same(new Set(late.map((r) => r.json().access_token)), new Set([forced.json().access_token]))
+  t.equal((await h.sandbox.counters()).refresh_grants, 1, 'no second refresh within 5 seconds')
+  clock.ms += 5_000
+  t.not((await token({ force_refresh: true })).json().access_token, forced.json().access_token, 'after 5 seconds it refreshes again')
+})
+
+t.test('concurrent callers in one process share one refresh', async (t) => {
+  const { h, clock, token } = await connected(t, { sandbox: { tokenLatencyMs: 50 } })
+  clock.ms += 60_000
+  const answers = await Promise.all(Array.from({ length: 25 }, () => token({ force_refresh: true })))
+  t.same(new Set(answers.map((a) => a.statusCode)), new Set([200]))
+  t.equal(new Set(answers.map((a) => a.json().access_token)).size, 1, 'everyone got the same new token')
+  const counters = await h.sandbox.counters()
+  t.equal(counters.refresh_grants, 1)
+  t.equal(counters.reuse_detections, 0)
+})
+
+t.test('invalid_grant: the connection needs its user again, answers 409 at once and OneUp is not asked again', async (t) => {
+  const { h, key, clock, token } = await connected(t)
+  clock.ms += 60_000
+  await h.sandbox.control('/revoke', 'POST', { username: 'alice' })
+  const refused = await token({ force_refresh: true })
+  t.equal(refused.statusCode, 409)
+  t.equal(refused.json().error.code, '7')
+  const before = (await h.sandbox.counters()).token_requests
+  const again = await token()
+  t.equal(again.statusCode, 409)
+  t.equal((await h.sandbox.counters()).token_requests, before, 'no call to OneUp')
+
+  // Connecting again brings the connection back.
+  const { callback } = await h.connect(key, 'acme', 'alice')
+  t.equal(callback.statusCode, 200)
+  t.equal((await token()).statusCode, 200)
+})
+
+t.test('OneUp down: 503 with Retry-After, the refresh token is kept, a cooldown spares OneUp, and it works once OneUp is back', async (t) => {
+  const { h, clock, token } = await connected(t, { app: { refreshPolicy: { cooldownMs: 300 } } })
+  clock.ms += 60_000
+  await h.sandbox.control('/faults', 'POST', { mode: 'status', status: 503, count: 100 })
+  const down = await token({ force_refresh: true })
+  t.equal(down.statusCode, 503)
+  t.equal(down.json().error.code, '8')
+  t.ok(Number(down.headers['retry-after']) >= 1)
+  const tried = (await h.sandbox.counters()).token_requests
+  t.ok(tried >= 2 && tried <= 4, `retried a bounded number of times (${tried} calls)`)
+
+  const cooling = await token({ force_refresh: true })
+  t.equal(cooling.statusCode, 503)
+  t.equal((await h.sandbox.counters()).token_requests, tried, 'no call to OneUp during the cooldown')
+
+  const stillValid = await token()
+  t.equal(stillValid.statusCode, 200, 'a still-valid token is served while OneUp is down')
+
+  await h.sandbox.control('/faults', 'DELETE')
+  await new Promise((resolve) => setTimeout(resolve, 350))
+  clock.ms += 60_000
+  const back = await token({ force_refresh: true })
+  t.equal(back.statusCode, 200, 'the kept refresh token still works')
+  t.not(back.json().access_token, stillValid.json().access_token)
+  t.equal((await h.sandbox.counters()).reuse_detections, 0)
+})
+
+t.test('Hydra\'s "concurrent requests" answer is retried as transient', async (t) => {
+  const { h, clock, token } = await connected(t)
+  clock.ms += 60_000
+  await h.sandbox.control('/faults', 'POST', { mode: 'status', status: 400, error: 'invalid_request', count: 1 })
+  const res = await token({ force_refresh: true })
+  t.equal(res.statusCode, 200)
+  t.equal((await h.sandbox.counters()).refresh_grants, 1)
+})
+
+t.test('an app only reaches its own tenants', async (t) => {
+  const h = await startHarness(t)
+  const acmeApp = await h.createApp({ tenants: ['acme'] })
+  const otherApp = await h.createApp({ tenants: ['globex'] })
+  t.equal((await h.connect(acmeApp.key, 'acme', 'alice')).callback.statusCode, 200)
+
+  const stolen = await h.asApp(otherApp.key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice' })
+  t.equal(stolen.statusCode, 403)
+  t.equal(stolen.json().error.code, '6')
+  t.notMatch(stolen.body, /access_token/)
+  const session = await h.asApp(otherApp.key, 'POST', '/v1/connect-sessions', { tenant_id: 'acme', user_id: 'alice' })
+  t.equal(session.statusCode, 403)
+  t.equal((await h.asApp(acmeApp.key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice' })).statusCode, 200)
+  t.equal((await h.asApp(acmeApp.key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'bob' })).statusCode, 404)
+})
+
+t.test('rate limits: headers on every answer, 429 code 4 with Retry-After past the app\'s limit', async (t) => {
+  const h = await startHarness(t)
+  const { key } = await h.createApp({ rate_limit: 3 })
+  const calls = []
+  for (let i = 0; i < 4; i += 1) calls.push(await h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: `u${i}` }))
+  t.same(
+    calls.map((c) => [c.statusCode, c.headers['x-ratelimit-limit'], c.headers['x-ratelimit-used'], c.headers['x-ratelimit-remaining']]),
+    [
+      [404, '3', '1', '2'],
+      [404, '3', '2', '1'],
+      [404, '3', '3', '0'],
+      [429, '3', '4', '0'],
+    ],
+  )
+  const limited = calls[3]
+  t.equal(limited?.json().error.code, '4')
+  const retryAfter = Number(limited?.headers['retry-after'])
+  t.ok(retryAfter >= 1 && retryAfter <= 900, 'Retry-After is within the 15-minute window')
+  const session = await h.asApp(key, 'POST', '/v1/connect-sessions', { tenant_id: 'acme', user_id: 'x' })
+  t.equal(session.statusCode, 429, 'the limit covers every /v1 call of the app')
+})
+
+t.test('app keys: missing, malformed, unknown and revoked keys all get the same 401', async (t) => {
+  const h = await startHarness(t)
+  const app = await h.createApp()
+  const body = { tenant_id: 'acme', user_id: 'alice' }
+  const missing = await h.app.inject({ method: 'POST', url: '/v1/token', payload: body })
+  t.equal(missing.statusCode, 401)
+  t.equal(missing.json().error.code, '1')
+  t.equal(missing.headers['www-authenticate'], 'Bearer')
+  const wrongSecret = app.key.slice(0, -4) + (app.key.endsWith('AAAA') ? 'BBBB' : 'AAAA')
+  const unknownApp = `obk_app_0000000000000000_${app.key.slice(-43)}`
+  const answers = await Promise.all([wrongSecret, unknownApp, 'garbage', `${app.key}x`].map((k) => h.asApp(k, 'POST', '/v1/token', body)))
+  for (const a of answers) {
+    t.equal(a.statusCode, 401)
+    t.same(a.json(), answers[0]?.json(), 'the same answer whatever was wrong')
+  }
+
+  t.equal((await h.asApp(app.key, 'POST', '/v1/token', body)).statusCode, 404, 'the right key works')
+  const revoke = await h.app.inject({ method: 'DELETE', url: `/v1/admin/apps/${app.id}/keys/${app.key_id}`, headers: { authorization: `Bearer ${h.config.adminKey}` } })
+  t.equal(revoke.statusCode, 204)
+  t.equal((await h.asApp(app.key, 'POST', '/v1/token', body)).statusCode, 401, 'revoked at once, even though this replica had it cached')
+})
+
+t.test('bad input gets the seed\'s error shape with a stable code, and changes nothing', async (t) => {
+  const h = await startHarness(t)
+  const { key } = await h.createApp()
+  const post = (payload: string, contentType = 'application/json') =>
+    h.app.inject({ method: 'POST', url: '/v1/token', headers: { authorization: `Bearer ${key}`, 'content-type': contentType }, payload })
+
+  const unparsable = await post('{"tenant_id": ')
+  t.equal(unparsable.statusCode, 400)
+  t.equal(unparsable.json().error.code, '5')
+
+  const badChars = await post(JSON.stringify({ tenant_id: 'acme}:x', user_id: 'alice' }))
+  t.equal(badChars.statusCode, 422)
+  t.equal(badChars.json().error.code, '3')
+  t.match(badChars.json().error.reason, /tenant_id/)
+
+  const wrongType = await post(JSON.stringify({ tenant_id: 'acme', user_id: 'alice', min_ttl: '120' }))
+  t.equal(wrongType.statusCode, 422)
+  t.match(wrongType.json().error.reason, /min_ttl/)
+
+  const missing = await post(JSON.stringify({ tenant_id: 'acme' }))
+  t.equal(missing.statusCode, 422)
+  t.match(missing.json().error.reason, /user_id/)
+
+  const tooLong = await post(JSON.stringify({ tenant_id: 'a'.repeat(129), user_id: 'alice' }))
+  t.equal(tooLong.statusCode, 422)
+
+  const huge = await post(JSON.stringify({ tenant_id: 'acme', user_id: 'alice', pad: 'x'.repeat(20_000) }))
+  t.equal(huge.statusCode, 413)
+  t.equal(huge.json().error.code, '10')
+
+  const form = await post('tenant_id=acme', 'application/x-www-form-urlencoded')
+  t.equal(form.statusCode, 400)
+  t.equal(form.json().error.code, '5')
+
+  const unknownAndDuplicate = await post('{"tenant_id":"nope","tenant_id":"acme","user_id":"alice","extra":1}')
+  t.equal(unknownAndDuplicate.statusCode, 404, 'unknown fields ignored, the last duplicate wins (seed)')
+
+  const notFound = await h.app.inject({ method: 'GET', url: '/v1/nothing-here' })
+  t.equal(notFound.statusCode, 404)
+  t.equal(notFound.json().error.code, '2')
+
+  const badReturn = await h.asApp(key, 'POST', '/v1/connect-sessions', { tenant_id: 'acme', user_id: 'a', return_to: 'https://evil.example.com/' })
+  t.equal(badReturn.statusCode, 422)
+  t.equal(badReturn.json().error.code, '3')
+  t.match(badReturn.json().error.reason, /return_to/)
+})
