@@ -26,6 +26,21 @@ export interface AppOptions extends Pick<BrokerDeps, 'fetch' | 'now' | 'refreshP
   redis?: RedisClient
 }
 
+/**
+ * Logs Redis connection errors at most once every 10 s: ioredis reports each
+ * reconnection attempt, and a down Redis should page ops, not flood the logs.
+ * Requests meanwhile answer 503 (code 9) by themselves.
+ */
+function redisErrorLogger(log: FastifyBaseLogger): (error: Error) => void {
+  let last = 0
+  return (error) => {
+    const now = Date.now()
+    if (now - last < 10_000) return
+    last = now
+    log.error({ err: { message: error.message, code: (error as { code?: string }).code } }, 'Redis connection error')
+  }
+}
+
 /** Largest request body (JSON): every broker request is tiny. */
 export const BODY_LIMIT = 16 * 1024
 
@@ -48,6 +63,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerErrorHandling(app)
 
   const redis = options.redis ?? createRedisClient(config.redis)
+  redis.on('error', redisErrorLogger(app.log))
   app.addHook('onClose', async () => {
     await redis.quit().catch(() => redis.disconnect())
   })

@@ -1,4 +1,3 @@
-import { resolve } from 'node:path'
 import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
 import { buildApp } from './app.js'
@@ -11,7 +10,7 @@ async function main(): Promise<void> {
   let config: Config
   let warnings: string[]
   try {
-    ;({ config, warnings } = loadConfig(process.env, { devSecretsPath: resolve('.broker-dev.json') }))
+    ;({ config, warnings } = loadConfig(process.env, { devSecrets: true }))
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message)
@@ -23,11 +22,18 @@ async function main(): Promise<void> {
   for (const warning of warnings) logger.warn(warning)
 
   const redis = createRedisClient(config.redis)
+  // Until the app takes over, failures are reported once below, not by ioredis' default printer.
+  let firstError: Error | undefined
+  const quiet = (error: Error) => {
+    firstError ??= error
+  }
+  redis.on('error', quiet)
   try {
     await redis.connect()
     await redis.ping()
   } catch (error) {
-    const code = (error as { code?: string }).code ?? (error as Error).message
+    const cause = firstError ?? (error as Error)
+    const code = (cause as { code?: string }).code ?? cause.message
     console.error(
       `Cannot reach Redis at ${withoutPassword(config.redis.clusterNodes === undefined ? config.redis.url : `cluster ${process.env.REDIS_CLUSTER_NODES}`)} (${code}). ` +
         'Start one with `redis-server --daemonize yes` (or `docker compose up -d redis`), or set REDIS_URL.',
@@ -36,6 +42,7 @@ async function main(): Promise<void> {
     process.exit(1)
   }
 
+  redis.off('error', quiet)
   const app = await buildApp({ config, logger, redis })
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err !== undefined) logger.error({ err }, 'closing after an uncaught error')

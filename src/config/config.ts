@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { resolve } from 'node:path'
 import { Value } from 'typebox/value'
 import { EnvSchema, type Env } from './env.js'
 import { parseKeySpecs, type KeySpec } from './keyring-spec.js'
@@ -49,10 +50,11 @@ export class ConfigError extends Error {
 
 export interface LoadOptions {
   /**
-   * Outside production, where missing secrets are generated and kept (git-ignored).
-   * Without it, missing secrets are an error in every mode.
+   * Outside production, generate missing secrets once and keep them in
+   * `DEV_SECRETS_FILE` (git-ignored). Off by default: then missing secrets are
+   * an error in every mode.
    */
-  devSecretsPath?: string
+  devSecrets?: boolean
 }
 
 export interface Loaded {
@@ -78,13 +80,24 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
     const value = source[key]
     if (value !== undefined && value.trim() !== '') raw[key] = value.trim()
   }
-  const env = Value.Convert(EnvSchema, Value.Default(EnvSchema, Value.Clone(raw))) as Env
+  let env = Value.Convert(EnvSchema, Value.Default(EnvSchema, Value.Clone(raw))) as Env
+  // Each malformed variable is reported once, then treated as unset so the
+  // checks below still run and every problem comes out in one go.
+  const malformed = new Set<string>()
   for (const error of Value.Errors(EnvSchema, env)) {
-    const name = error.instancePath.replace(/^\//, '') || (error.params as { requiredProperties?: string[] }).requiredProperties?.[0] || 'environment'
+    const name = error.instancePath.split('/')[1] ?? 'environment'
+    if (malformed.has(name)) continue
+    malformed.add(name)
     // Report the rule, never the value: it may be a secret.
     problems.push(`${name} ${error.message}`)
   }
-  if (problems.length > 0) throw new ConfigError(problems)
+  if (malformed.size > 0) {
+    for (const name of malformed) delete raw[name]
+    env = Value.Convert(EnvSchema, Value.Default(EnvSchema, Value.Clone(raw))) as Env
+  }
+  const missing = (name: keyof Env, message: string) => {
+    if (!malformed.has(name)) problems.push(message)
+  }
 
   const production = env.NODE_ENV === 'production'
   const sandbox = env.ONEUP_SANDBOX ?? (env.ONEUP_CLIENT_ID === undefined && !production)
@@ -97,20 +110,20 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
 
   let dev: DevSecrets | undefined
   const devSecret = (name: keyof DevSecretValues, generate: () => string): string | undefined => {
-    if (production || options.devSecretsPath === undefined) return undefined
-    dev ??= loadDevSecrets(options.devSecretsPath, warnings)
+    if (production || options.devSecrets !== true) return undefined
+    dev ??= loadDevSecrets(resolve(env.DEV_SECRETS_FILE), warnings)
     return dev.get(name, generate)
   }
 
   if (!sandbox) {
-    if (env.ONEUP_CLIENT_ID === undefined) problems.push('ONEUP_CLIENT_ID is required (or set ONEUP_SANDBOX=true)')
-    if (env.ONEUP_CLIENT_SECRET === undefined) problems.push('ONEUP_CLIENT_SECRET is required (or set ONEUP_SANDBOX=true)')
+    if (env.ONEUP_CLIENT_ID === undefined) missing('ONEUP_CLIENT_ID', 'ONEUP_CLIENT_ID is required (or set ONEUP_SANDBOX=true)')
+    if (env.ONEUP_CLIENT_SECRET === undefined) missing('ONEUP_CLIENT_SECRET', 'ONEUP_CLIENT_SECRET is required (or set ONEUP_SANDBOX=true)')
   }
 
   const keysText =
     env.TOKEN_ENCRYPTION_KEYS ?? devSecret('TOKEN_ENCRYPTION_KEYS', () => `dev1:${randomBytes(32).toString('base64url')}`)
   let encryptionKeys: KeySpec[] = []
-  if (keysText === undefined) problems.push('TOKEN_ENCRYPTION_KEYS is required in production (kid:base64url-32-bytes[,kid:key…])')
+  if (keysText === undefined) missing('TOKEN_ENCRYPTION_KEYS', 'TOKEN_ENCRYPTION_KEYS is required in production (kid:base64url-32-bytes[,kid:key…])')
   else {
     const parsed = parseKeySpecs(keysText)
     problems.push(...parsed.problems)
@@ -118,7 +131,7 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
   }
 
   const cookieSecret = env.COOKIE_SECRET ?? devSecret('COOKIE_SECRET', () => randomBytes(32).toString('base64url'))
-  if (cookieSecret === undefined) problems.push('COOKIE_SECRET is required in production (at least 32 characters)')
+  if (cookieSecret === undefined) missing('COOKIE_SECRET', 'COOKIE_SECRET is required in production (at least 32 characters)')
 
   // In sandbox mode a newcomer needs an admin key to create the first app.
   const adminKey = env.BROKER_ADMIN_KEY ?? (sandbox ? devSecret('BROKER_ADMIN_KEY', () => randomBytes(32).toString('base64url')) : undefined)

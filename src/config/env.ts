@@ -27,6 +27,7 @@ export const EnvSchema = Type.Object({
   TOKEN_ENCRYPTION_KEYS: Type.Optional(Type.String({ minLength: 1 })),
   COOKIE_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   BROKER_ADMIN_KEY: Type.Optional(Type.String({ minLength: 43 })),
+  DEV_SECRETS_FILE: Type.String({ minLength: 1, default: '.broker-dev.json' }),
   LOG_LEVEL: Type.Union(
     [
       Type.Literal('fatal'),

@@ -35,7 +35,7 @@ t.test('a real OneUp client turns the sandbox off and uses OneUp\'s URLs', async
 
 t.test('production refuses to start and lists every missing or malformed variable at once', async (t) => {
   const error = t.throws(() =>
-    loadConfig({ NODE_ENV: 'production', PORT: 'eighty', BROKER_ADMIN_KEY: 'short' }, { devSecretsPath: '/nonexistent/never-written' }),
+    loadConfig({ NODE_ENV: 'production', PORT: 'eighty', BROKER_ADMIN_KEY: 'short' }, { devSecrets: true }),
   ) as ConfigError
   t.type(error, ConfigError)
   const text = error.problems.join('\n')
@@ -71,11 +71,11 @@ t.test('several encryption keys: the first seals, order is kept', async (t) => {
 t.test('outside production, missing secrets are generated once and kept in a private file', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'broker-config-'))
   const path = join(dir, 'dev.json')
-  const first = loadConfig({}, { devSecretsPath: path })
+  const first = loadConfig({ DEV_SECRETS_FILE: path }, { devSecrets: true })
   t.ok(first.warnings.some((w) => w.includes('TOKEN_ENCRYPTION_KEYS')), 'warns that a key was generated')
   t.equal(statSync(path).mode & 0o777, 0o600)
   t.ok(first.config.adminKey !== undefined && first.config.adminKey.length >= 43, 'sandbox mode gets an admin key')
-  const second = loadConfig({}, { devSecretsPath: path })
+  const second = loadConfig({ DEV_SECRETS_FILE: path }, { devSecrets: true })
   t.same(second.config.encryptionKeys[0]?.key, first.config.encryptionKeys[0]?.key, 'the same key on the next start')
   t.equal(second.config.cookieSecret, first.config.cookieSecret)
   t.same(second.warnings, [])
