@@ -18,7 +18,7 @@ declare module 'fastify' {
   }
 }
 
-export interface AppOptions extends Pick<BrokerDeps, 'fetch' | 'now' | 'refreshPolicy'> {
+export interface AppOptions extends Pick<BrokerDeps, 'fetch' | 'now' | 'refreshPolicy' | 'events'> {
   config: Config
   /** A pino logger to use; by default one is made from `config.logLevel`. */
   logger?: FastifyBaseLogger
@@ -71,6 +71,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.fetch !== undefined) brokerDeps.fetch = options.fetch
   if (options.now !== undefined) brokerDeps.now = options.now
   if (options.refreshPolicy !== undefined) brokerDeps.refreshPolicy = options.refreshPolicy
+  if (options.events !== undefined) brokerDeps.events = options.events
   const broker = createBroker(brokerDeps)
   app.decorate('broker', broker)
 

@@ -2,6 +2,7 @@ import { AppAuthenticator } from './apps/authenticator.js'
 import { AppService } from './apps/service.js'
 import type { Config } from './config/config.js'
 import { createSealer } from './crypto/sealer.js'
+import { BrokerEvents } from './events.js'
 import { ConnectService } from './flow/connect.js'
 import type { Log } from './log.js'
 import { createOneUpClient } from './oneup/client.js'
@@ -18,6 +19,8 @@ export interface BrokerDeps {
   config: Config
   redis: RedisClient
   log: Log
+  /** Where domain events go (metrics, webhooks); a new bus by default. */
+  events?: BrokerEvents
   /** Seams for tests: OneUp's fetch, the clock, the refresh policy. */
   fetch?: typeof fetch
   now?: () => number
@@ -31,6 +34,7 @@ export interface BrokerDeps {
 export function createBroker(deps: BrokerDeps) {
   const { config, redis, log } = deps
   const now = deps.now ?? Date.now
+  const events = deps.events ?? new BrokerEvents()
   const keys = redisKeys(config.redis.keyPrefix)
   const connections = new ConnectionStore(redis, keys)
   const apps = new AppStore(redis, keys)
@@ -38,7 +42,10 @@ export function createBroker(deps: BrokerDeps) {
   const sealer = createSealer(config.encryptionKeys)
   const opener = new TokenOpener(sealer)
   const oneupOptions: Parameters<typeof createOneUpClient>[1] = {
-    onPreviousSecretUsed: () => log.warn('OneUp refused ONEUP_CLIENT_SECRET and accepted ONEUP_CLIENT_SECRET_PREVIOUS'),
+    onPreviousSecretUsed: () => {
+      log.warn('OneUp refused ONEUP_CLIENT_SECRET and accepted ONEUP_CLIENT_SECRET_PREVIOUS')
+      events.emit('oneup.previous_secret_used')
+    },
   }
   if (deps.fetch !== undefined) oneupOptions.fetch = deps.fetch
   const oneup = createOneUpClient(config.oneup, oneupOptions)
@@ -49,11 +56,13 @@ export function createBroker(deps: BrokerDeps) {
     policy: { ...defaultRefreshPolicy(config.oneup.timeoutMs), ...deps.refreshPolicy },
     now,
     log,
+    events,
   })
   const authenticator = new AppAuthenticator(apps, now)
   return {
     config,
     redis,
+    events,
     keys,
     connections,
     apps,
@@ -64,8 +73,8 @@ export function createBroker(deps: BrokerDeps) {
     refresher,
     authenticator,
     appService: new AppService(apps, now),
-    tokens: new TokenService({ connections, authenticator, opener, refresher, now }),
-    connect: new ConnectService({ flows, connections, sealer, opener, oneup, publicUrl: config.publicUrl, now, log }),
+    tokens: new TokenService({ connections, authenticator, opener, refresher, now, events }),
+    connect: new ConnectService({ flows, connections, sealer, opener, oneup, publicUrl: config.publicUrl, now, log, events }),
   }
 }
 

@@ -3,6 +3,7 @@ import { randomToken, secretsEqual, sha256hex } from '../crypto/random.js'
 import type { Sealer } from '../crypto/sealer.js'
 import { SealError } from '../crypto/sealer.js'
 import { fail } from '../errors.js'
+import type { BrokerEvents } from '../events.js'
 import type { Log } from '../log.js'
 import type { OneUpClient } from '../oneup/client.js'
 import { OneUpError } from '../oneup/errors.js'
@@ -57,6 +58,7 @@ export interface ConnectDeps {
   publicUrl: string
   now?: () => number
   log: Log
+  events: BrokerEvents
 }
 
 /**
@@ -117,6 +119,7 @@ export class ConnectService {
     ])
     await this.deps.flows.saveState(stateHash, sealed, FLOW_TTL_MS)
     this.deps.log.info({ tenant_id: session.tenantId, user_id: session.userId, app_id: session.appId, flow: 'started' }, 'connect flow started')
+    this.deps.events.emit('flow', { stage: 'started' })
     return { redirectTo: this.deps.oneup.authorizationUrl({ state, codeChallenge }), browser: binding }
   }
 
@@ -130,28 +133,31 @@ export class ConnectService {
     browser: string | undefined,
   ): Promise<CallbackOutcome> {
     const started = this.now()
-    if (params.state === undefined || params.state === '') return { kind: 'rejected', reason: 'missing_state' }
+    const rejected = (reason: 'missing_state' | 'unknown_state' | 'other_browser'): CallbackOutcome => {
+      this.deps.events.emit('flow', { stage: 'rejected', error: reason })
+      return { kind: 'rejected', reason }
+    }
+    if (params.state === undefined || params.state === '') return rejected('missing_state')
     const stateHash = sha256hex(params.state)
     const sealed = await this.deps.flows.consumeState(stateHash)
-    if (sealed === undefined) return { kind: 'rejected', reason: 'unknown_state' }
+    if (sealed === undefined) return rejected('unknown_state')
     let flow: FlowState
     try {
       flow = await this.deps.sealer.open<FlowState>(sealed, flowBinding(stateHash))
     } catch (error) {
-      if (error instanceof SealError) return { kind: 'rejected', reason: 'unknown_state' }
+      if (error instanceof SealError) return rejected('unknown_state')
       throw error
     }
     // Login CSRF: a callback carried by a browser that did not start this flow.
     if (browser === undefined || !secretsEqual(sha256hex(browser), flow.browser)) {
       this.deps.log.warn({ tenant_id: flow.tenantId, user_id: flow.userId, flow: 'rejected' }, 'callback from a browser that did not start the flow')
-      return { kind: 'rejected', reason: 'other_browser' }
+      return rejected('other_browser')
     }
 
     const finished = (status: 'connected' | 'error', error?: string, description?: string): CallbackOutcome => {
-      this.deps.log.info(
-        { tenant_id: flow.tenantId, user_id: flow.userId, app_id: flow.appId, flow: status, error, ms: this.now() - started },
-        'connect flow finished',
-      )
+      const ms = this.now() - started
+      this.deps.log.info({ tenant_id: flow.tenantId, user_id: flow.userId, app_id: flow.appId, flow: status, error, ms }, 'connect flow finished')
+      this.deps.events.emit('flow', error === undefined ? { stage: status, ms } : { stage: status, error, ms })
       const outcome: CallbackOutcome = { kind: 'finished', status, returnTo: flow.returnTo, tenantId: flow.tenantId, userId: flow.userId }
       if (error !== undefined) outcome.error = error
       if (description !== undefined) outcome.description = description
@@ -201,6 +207,7 @@ export class ConnectService {
     )
     // The link has done its job: it cannot connect anyone else's OneUp account now.
     await this.deps.flows.deleteSession(flow.sessionHash)
+    this.deps.events.emit('connection.created', { tenantId: flow.tenantId, userId: flow.userId, appId: flow.appId })
     return finished('connected')
   }
 }

@@ -1,4 +1,5 @@
 import { BrokerError, fail } from '../errors.js'
+import type { BrokerEventMap, BrokerEvents } from '../events.js'
 import { enforce, overLimit, rateState, tightest, type RateState } from '../limits.js'
 import type { ConnectionStore } from '../store/connections.js'
 import { rateWindow } from '../store/window.js'
@@ -42,6 +43,7 @@ export interface HandoutDeps {
   opener: TokenOpener
   refresher: RefreshCoordinator
   now?: () => number
+  events: BrokerEvents
 }
 
 /**
@@ -61,6 +63,17 @@ export class TokenService {
    * error to send): the caller sets headers from the first in either case.
    */
   async handout(app: AuthenticatedApp, request: HandoutRequest): Promise<{ rate: RateState; outcome: TokenAnswer | BrokerError }> {
+    try {
+      const result = await this.serve(app, request)
+      this.deps.events.emit('handout', { outcome: result.refreshed ? 'refreshed' : outcomeOf(result.outcome) })
+      return { rate: result.rate, outcome: result.outcome }
+    } catch (error) {
+      this.deps.events.emit('handout', { outcome: 'failed' })
+      throw error
+    }
+  }
+
+  private async serve(app: AuthenticatedApp, request: HandoutRequest): Promise<{ rate: RateState; outcome: TokenAnswer | BrokerError; refreshed?: boolean }> {
     const { tenantId, userId } = request
     const now = this.now()
     const window = rateWindow(now)
@@ -87,6 +100,7 @@ export class TokenService {
       const forced = request.forceRefresh && now - connection.refreshedAt >= FORCE_REFRESH_MIN_AGE_MS
       if (forced || current.tokens.accessExpiresAt - now < needMs) {
         current = await this.deps.refresher.refresh(tenantId, userId, connection)
+        return { rate, outcome: answer(current, this.now()), refreshed: true }
       }
       return { rate, outcome: answer(current, this.now()) }
     } catch (error) {
@@ -94,6 +108,17 @@ export class TokenService {
       throw error
     }
   }
+}
+
+const OUTCOMES: Record<string, BrokerEventMap['handout'][0]['outcome']> = {
+  NotFound: 'not_found',
+  ReauthRequired: 'reauth_required',
+  RateLimited: 'rate_limited',
+  TenantForbidden: 'forbidden',
+}
+
+function outcomeOf(outcome: TokenAnswer | BrokerError): BrokerEventMap['handout'][0]['outcome'] {
+  return outcome instanceof BrokerError ? (OUTCOMES[outcome.kind] ?? 'failed') : 'served'
 }
 
 function answer({ tokens }: OpenConnection, now: number): TokenAnswer {

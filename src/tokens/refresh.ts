@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { randomToken } from '../crypto/random.js'
 import { fail } from '../errors.js'
+import type { BrokerEventMap, BrokerEvents } from '../events.js'
 import type { Log } from '../log.js'
 import type { OneUpClient, OneUpTokens } from '../oneup/client.js'
 import { OneUpError } from '../oneup/errors.js'
@@ -44,10 +45,8 @@ export interface RefreshDeps {
   policy: RefreshPolicy
   now?: () => number
   log: Log
+  events: BrokerEvents
 }
-
-/** How one refresh ended, for logs and metrics. */
-export type RefreshOutcome = 'refreshed' | 'refreshed_elsewhere' | 'reauth_required' | 'failed' | 'gone'
 
 /**
  * Refreshes connections so that at most one refresh per connection is in flight
@@ -84,11 +83,16 @@ export class RefreshCoordinator {
 
   private async run(tenantId: string, userId: string, seenVersion: number): Promise<OpenConnection> {
     const { store, policy } = this.deps
-    const deadline = this.now() + policy.budgetMs
+    const started = this.now()
+    const deadline = started + policy.budgetMs
+    let waited = false
     for (;;) {
       const probe = await store.probe(tenantId, userId)
       if (probe.version === undefined) throw fail('NotFound', { reason: 'No connection for this tenant and user.' })
-      if (probe.version !== seenVersion) return this.current(tenantId, userId)
+      if (probe.version !== seenVersion) {
+        if (waited) this.deps.events.emit('refresh.waited', { ms: this.now() - started })
+        return this.current(tenantId, userId)
+      }
       if (probe.cooldownMs > 0) throw unavailable(probe.cooldownMs)
       if (!probe.locked) {
         const owner = randomToken(16)
@@ -105,12 +109,13 @@ export class RefreshCoordinator {
       }
       // Another replica is refreshing: wait for its result.
       if (this.now() + policy.pollMs > deadline) throw unavailable(policy.cooldownMs)
+      waited = true
       await sleep(policy.pollMs)
     }
   }
 
   private async refreshHoldingLock(tenantId: string, userId: string, seenVersion: number, deadline: number): Promise<OpenConnection> {
-    const { store, opener, log } = this.deps
+    const { store, opener, log, events } = this.deps
     const started = this.now()
     const connection = await store.read(tenantId, userId)
     if (connection === undefined) throw fail('NotFound', { reason: 'No connection for this tenant and user.' })
@@ -125,14 +130,18 @@ export class RefreshCoordinator {
       const failure = error instanceof OneUpError ? error : new OneUpError('unavailable', 'refresh failed', { cause: error })
       if (failure.isInvalidGrant) {
         await this.markReauthRequired(tenantId, userId, connection)
-        log.warn({ tenant_id: tenantId, user_id: userId, outcome: 'reauth_required', ms: this.now() - started }, 'refresh refused by OneUp: the user must connect again')
+        const ms = this.now() - started
+        log.warn({ tenant_id: tenantId, user_id: userId, outcome: 'reauth_required', ms }, 'refresh refused by OneUp: the user must connect again')
+        events.emit('refresh', { tenantId, userId, outcome: 'reauth_required', ms, oneupError: 'invalid_grant' })
+        events.emit('connection.reauth_required', { tenantId, userId, appId: connection.appId })
         throw reauthRequired()
       }
       await store.coolDown(tenantId, userId, this.deps.policy.cooldownMs)
-      log.warn(
-        { tenant_id: tenantId, user_id: userId, outcome: 'failed', ms: this.now() - started, oneup: failure.message },
-        'refresh failed; the stored refresh token is kept',
-      )
+      const ms = this.now() - started
+      log.warn({ tenant_id: tenantId, user_id: userId, outcome: 'failed', ms, oneup: failure.message }, 'refresh failed; the stored refresh token is kept')
+      const failed: BrokerEventMap['refresh'][0] = { tenantId, userId, outcome: 'failed', ms }
+      if (failure.oauthError !== undefined) failed.oneupError = failure.oauthError
+      events.emit('refresh', failed)
       throw unavailable(this.deps.policy.cooldownMs)
     }
 
@@ -158,9 +167,11 @@ export class RefreshCoordinator {
     if (version === undefined) {
       // Deleted or reconnected while we refreshed: what is stored now wins.
       log.info({ tenant_id: tenantId, user_id: userId, outcome: 'superseded' }, 'refresh result dropped: the connection changed meanwhile')
+      events.emit('refresh', { tenantId, userId, outcome: 'superseded', ms: now - started })
       return this.current(tenantId, userId)
     }
     log.info({ tenant_id: tenantId, user_id: userId, outcome: 'refreshed', ms: now - started }, 'refreshed')
+    events.emit('refresh', { tenantId, userId, outcome: 'refreshed', ms: now - started })
     return { connection: { ...connection, ...fields, version }, tokens: next }
   }
 

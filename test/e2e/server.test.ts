@@ -22,6 +22,7 @@ function runToExit(env: Record<string, string>): Promise<{ code: number | null; 
 const secrets = () => ({
   TOKEN_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64url')}`,
   COOKIE_SECRET: randomBytes(32).toString('base64url'),
+  BROKER_ADMIN_KEY: randomBytes(32).toString('base64url'),
 })
 
 t.test('without a reachable Redis the server says so in one line, with how to start one, and exits 1', async (t) => {

@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 
@@ -33,7 +35,8 @@ export async function startReplica(t: Test, env: Record<string, string>): Promis
   if (!existsSync(SERVER_JS)) throw new Error('dist/server.js is missing: run `npm run build` (npm test does it)')
   const port = await freePort()
   const child = spawn(process.execPath, [SERVER_JS], {
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', ...env, PORT: String(port), HOST: '127.0.0.1' },
+    // Never the repository's own .broker-dev.json: a generated secret goes to a throw-away file.
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', DEV_SECRETS_FILE: join(tmpdir(), `broker-dev-${port}.json`), ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const output: string[] = []
