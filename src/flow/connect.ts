@@ -1,4 +1,4 @@
-import * as oidc from 'openid-client'
+import { createHash } from 'node:crypto'
 import { randomToken, secretsEqual, sha256hex } from '../crypto/random.js'
 import type { Sealer } from '../crypto/sealer.js'
 import { SealError } from '../crypto/sealer.js'
@@ -102,7 +102,8 @@ export class ConnectService {
 
     const binding = browser ?? randomToken(32)
     const state = randomToken(32)
-    const verifier = oidc.randomPKCECodeVerifier()
+    // RFC 7636 §4.1: 32 random octets, base64url (43 characters).
+    const verifier = randomToken(32)
     const stateHash = sha256hex(state)
     const flow: FlowState = {
       verifier,
@@ -113,10 +114,9 @@ export class ConnectService {
       returnTo: session.returnTo,
       browser: sha256hex(binding),
     }
-    const [sealed, codeChallenge] = await Promise.all([
-      this.deps.sealer.seal(flow, flowBinding(stateHash)),
-      oidc.calculatePKCECodeChallenge(verifier),
-    ])
+    const sealed = await this.deps.sealer.seal(flow, flowBinding(stateHash))
+    // RFC 7636 §4.2: S256 challenge = BASE64URL(SHA256(verifier)).
+    const codeChallenge = createHash('sha256').update(verifier).digest('base64url')
     await this.deps.flows.saveState(stateHash, sealed, FLOW_TTL_MS)
     this.deps.log.info({ tenant_id: session.tenantId, user_id: session.userId, app_id: session.appId, flow: 'started' }, 'connect flow started')
     this.deps.events.emit('flow', { stage: 'started' })

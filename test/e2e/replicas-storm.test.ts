@@ -1,5 +1,6 @@
 import t from 'tap'
-import { ADMIN_KEY, brokerEnv, startSandbox, throughOneUp } from '../helpers/harness.js'
+import { ADMIN_KEY, brokerEnv, startSandbox } from '../helpers/harness.js'
+import { connectOverHttp } from '../helpers/oneup-browser.js'
 import { deletePrefix, testPrefix } from '../helpers/redis.js'
 import { freePort, startReplica } from '../helpers/replica.js'
 
@@ -28,20 +29,7 @@ t.test('two replicas, one Redis: 200 concurrent calls on an expired token make e
       body: JSON.stringify({ tenant_id: 'acme', user_id: 'alice', ...body }),
     })
 
-  /** Connects a user through replica A's connect link and replica B's callback (any replica may get it). */
-  const connect = async (userId: string) => {
-    const session = (await (
-      await fetch(`${a.url}/v1/connect-sessions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ tenant_id: 'acme', user_id: userId }),
-      })
-    ).json()) as { url: string }
-    const start = await fetch(`${a.url}${new URL(session.url).pathname}`, { redirect: 'manual' })
-    const cookie = (start.headers.get('set-cookie') ?? '').split(';')[0] ?? ''
-    const callbackUrl = await throughOneUp(start.headers.get('location') ?? '')
-    return fetch(`${b.url}${callbackUrl.pathname}${callbackUrl.search}`, { headers: { cookie }, redirect: 'manual' })
-  }
+  const connect = (userId: string) => connectOverHttp({ brokerUrl: a.url, callbackUrl: b.url, appKey: key, tenantId: 'acme', userId })
 
   for (let round = 1; round <= 4; round += 1) {
     const userId = `user-${round}`

@@ -8,7 +8,7 @@ import { loadConfig, type Config } from '../../src/config/config.js'
 import { loggerOptions } from '../../src/logger.js'
 import type { SandboxOptions } from '../../src/sandbox/plugin.js'
 import { buildSandboxServer } from '../../src/sandbox/server.js'
-import { parseForms } from './html-forms.js'
+import { throughOneUp, type ConnectOptions } from './oneup-browser.js'
 import { deletePrefix, REDIS_URL, testPrefix } from './redis.js'
 
 export const CLIENT_ID = 'broker-under-test'
@@ -81,12 +81,6 @@ export interface Harness {
   asApp(key: string, method: string, url: string, body?: unknown): Promise<LightMyRequestResponse>
   /** Creates a connect session and walks the whole flow as a browser; returns the callback's answer. */
   connect(key: string, tenantId: string, userId: string, options?: ConnectOptions): Promise<ConnectResult>
-}
-
-export interface ConnectOptions {
-  returnTo?: string
-  deny?: boolean
-  username?: string
 }
 
 export interface ConnectResult {
@@ -171,21 +165,5 @@ export async function walkToCallback(
   return { callbackUrl, cookies: jar }
 }
 
-/** Logs in and consents (or denies) on the sandbox's pages; returns where OneUp sends the browser. */
-export async function throughOneUp(authorizeUrl: string, options: ConnectOptions = {}): Promise<URL> {
-  const loginPage = await fetch(authorizeUrl, { redirect: 'manual' })
-  if (loginPage.status !== 200) throw new Error(`authorize: ${loginPage.status} ${await loginPage.text()}`)
-  const login = parseForms(await loginPage.text()).at(-1)
-  if (login === undefined) throw new Error('no login form')
-  const consentPage = await postForm(new URL(login.action, authorizeUrl), { ...login.fields, username: options.username ?? 'alice' })
-  const consent = parseForms(await consentPage.text())[0]
-  if (consent === undefined) throw new Error('no consent form')
-  const decided = await postForm(new URL(consent.action, authorizeUrl), { ...consent.fields, decision: options.deny === true ? 'deny' : 'allow' })
-  const location = decided.headers.get('location')
-  if ((decided.status !== 302 && decided.status !== 303) || location === null) throw new Error(`consent: ${decided.status}`)
-  return new URL(location)
-}
 
-function postForm(url: URL, fields: Record<string, string>): Promise<Response> {
-  return fetch(url, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() })
-}
+export { throughOneUp, type ConnectOptions }

@@ -1,0 +1,274 @@
+/**
+ * `npm run bench`: the hand-out against its yardsticks, on loopback, bounded in
+ * time. Builds nothing itself (the npm script builds first); starts Redis-backed
+ * reference servers, the OneUp sandbox and the broker (production mode, logs at
+ * warn) as processes of their own; seeds connections through the broker's own
+ * code; drives load with autocannon from another process; prints one table and
+ * writes it as JSON under bench/results/. `--smoke` runs a tiny version (CI).
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
+import { pino } from 'pino'
+import { createBroker } from '../src/broker.js'
+import { loadConfig } from '../src/config/config.js'
+import { createRedisClient } from '../src/store/redis.js'
+import { connectOverHttp, throughOneUp } from '../test/helpers/oneup-browser.js'
+import { freePort, runTool, startProcess, type Running } from './processes.js'
+
+const smoke = process.argv.includes('--smoke')
+const root = fileURLToPath(new URL('../../', import.meta.url))
+const tool = (name: string) => fileURLToPath(new URL(`./${name}.js`, import.meta.url))
+const DURATION = smoke ? 1 : Number(process.env.BENCH_DURATION ?? 10)
+const WARMUP = smoke ? 1 : 3
+const CONNECTIONS = smoke ? 10 : 50
+const USERS = smoke ? 200 : 10_000
+const STORM_USERS = smoke ? 10 : 100
+const STORM_CALLERS = 10
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+const prefix = `bench:${randomBytes(4).toString('hex')}:`
+
+interface Load {
+  rps: number
+  p50: number
+  p99: number
+  errors: number
+  non2xx: number
+  total: number
+}
+interface Row {
+  name: string
+  rps?: number
+  p50?: number
+  p99?: number
+  errors?: number
+  non2xx?: number
+  peakRssMb?: number
+  vsReferenceA?: number
+  note?: string
+}
+
+const rows: Row[] = []
+const running: Running[] = []
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`)
+
+async function load(url: string, spec: Record<string, unknown>): Promise<Load> {
+  // A short warm-up first (JIT, connection pools, the broker's open-token cache), not measured.
+  await runTool<Load>(tool('load'), { url, method: 'POST', connections: CONNECTIONS, ...spec, duration: WARMUP })
+  return runTool<Load>(tool('load'), { url, method: 'POST', connections: CONNECTIONS, ...spec, duration: DURATION })
+}
+
+async function main(): Promise<void> {
+  const ports = { sandbox: await freePort(), broker: await freePort(), refA: await freePort(), refB: await freePort(), cluster: await freePort() }
+  const publicUrl = `http://127.0.0.1:${ports.broker}`
+  const sandboxBase = `http://127.0.0.1:${ports.sandbox}/sandbox`
+  const adminKey = randomBytes(32).toString('base64url')
+  const env: Record<string, string> = {
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    PORT: String(ports.broker),
+    PUBLIC_URL: publicUrl,
+    REDIS_URL,
+    REDIS_KEY_PREFIX: prefix,
+    ONEUP_CLIENT_ID: 'sandbox-client',
+    ONEUP_CLIENT_SECRET: 'sandbox-secret',
+    ONEUP_AUTHORIZATION_URL: `${sandboxBase}/oauth2/auth`,
+    ONEUP_TOKEN_URL: `${sandboxBase}/oauth2/token`,
+    ONEUP_API_URL: `${sandboxBase}/v1`,
+    TOKEN_ENCRYPTION_KEYS: `b1:${randomBytes(32).toString('base64url')}`,
+    COOKIE_SECRET: randomBytes(32).toString('base64url'),
+    BROKER_ADMIN_KEY: adminKey,
+  }
+  const redis = new Redis(REDIS_URL)
+
+  // 1. Seed through the broker's own code, and measure what a connection costs Redis.
+  const { config } = loadConfig(env)
+  const client = createRedisClient(config.redis)
+  const broker = createBroker({ config, redis: client, log: pino({ level: 'warn' }) })
+  const app = await broker.appService.create({ name: 'bench', tenants: ['*'], returnOrigins: [], rateLimit: 1_000_000_000 })
+  const memoryBefore = await usedMemory(redis)
+  const now = Date.now()
+  for (let start = 0; start < USERS; start += 500) {
+    await Promise.all(
+      Array.from({ length: Math.min(500, USERS - start) }, async (_, i) => {
+        const userId = `u${start + i}`
+        const tokens = {
+          accessToken: `ory_at_${randomBytes(32).toString('base64url')}`,
+          refreshToken: `ory_rt_${randomBytes(32).toString('base64url')}`,
+          accessExpiresAt: now + 2 * 3600_000,
+          scope: 'offline_access',
+        }
+        const sealed = await broker.opener.seal('bench', userId, tokens)
+        await broker.connections.write('bench', userId, 'any', { status: 'active', sealed, kid: broker.opener.primaryKid, scope: tokens.scope, appId: app.id, refreshedAt: now, accessExpiresAt: tokens.accessExpiresAt }, now)
+      }),
+    )
+  }
+  const memoryAfter = await usedMemory(redis)
+  // A connect link that stays valid: it is only spent by a finished callback.
+  const session = await broker.connect.createSession({ id: app.id, keyId: app.key_id, name: 'bench', tenants: ['*'], returnOrigins: [], rateLimit: 1 }, { tenantId: 'bench', userId: 'connect-user', returnTo: undefined })
+  const bytesPerConnection = Math.round((memoryAfter - memoryBefore) / USERS)
+  await client.quit()
+  log(`seeded ${USERS} connections (${bytesPerConnection} bytes of Redis memory each)`)
+
+  // 2. The processes: sandbox, broker, the two yardsticks.
+  const sandbox = await startProcess(`${root}dist/sandbox/main.js`, { SANDBOX_PORT: String(ports.sandbox), SANDBOX_REDIRECT_URIS: `${publicUrl}/oauth/callback` }, ports.sandbox, '/sandbox/_control/counters')
+  running.push(sandbox)
+  // BENCH_PROFILE=1: a V8 CPU profile of the broker for the whole run, under bench/results/.
+  const profile = process.env.BENCH_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${root}bench/results`] : []
+  const brokerProcess = await startProcess(`${root}dist/server.js`, env, ports.broker, '/healthz', profile)
+  running.push(brokerProcess)
+  const sealedSample = await redis.hget(`${prefix}{t:bench}:c:u0`, 'sealed')
+  await redis.set(`${prefix}reference`, sealedSample ?? 'x'.repeat(700))
+  const refA = await startProcess(tool('reference-server'), { BENCH_MODE: 'redis', PORT: String(ports.refA), REDIS_URL, BENCH_KEY: `${prefix}reference` }, ports.refA, '/v1/token')
+  const refB = await startProcess(tool('reference-server'), { BENCH_MODE: 'plain', PORT: String(ports.refB) }, ports.refB, '/v1/token')
+  running.push(refA, refB)
+
+  // 3. Throughput, side by side.
+  log('reference B (framework only)')
+  const b = await load(`${refB.url}/v1/token`, { body: {} })
+  rows.push({ name: 'reference B: bare route', ...pick(b), peakRssMb: mb(refB.peakRss()) })
+  log('reference A (one Redis GET)')
+  const a = await load(`${refA.url}/v1/token`, { body: {} })
+  rows.push({ name: 'reference A: one Redis GET', ...pick(a), peakRssMb: mb(refA.peakRss()) })
+  log('hand-out')
+  const handout = await load(`${brokerProcess.url}/v1/token`, { bearer: app.key, users: USERS, tenant: 'bench' })
+  rows.push({ name: `hand-out (${USERS} connections)`, ...pick(handout), peakRssMb: mb(brokerProcess.peakRss()), vsReferenceA: ratio(handout.rps, a.rps) })
+  log('connect')
+  const connect = await load(`${brokerProcess.url}${new URL(session.url).pathname}`, { method: 'GET' })
+  rows.push({ name: 'connect: GET /connect/:token', ...pick(connect), non2xx: connect.non2xx - connect.total, peakRssMb: mb(brokerProcess.peakRss()), vsReferenceA: ratio(connect.rps, a.rps), note: 'every answer is a 302' })
+
+  // 4. The storm: expired tokens, many callers each, exactly one refresh per connection.
+  log('storm')
+  const control = (path: string, body: unknown) => fetch(`${sandboxBase}/_control${path}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  await control('/settings', { access_token_ttl: 61 })
+  const stormUsers = Array.from({ length: STORM_USERS }, (_, i) => `storm${i}`)
+  for (const userId of stormUsers) {
+    const res = await connectOverHttp({ brokerUrl: brokerProcess.url, appKey: app.key, tenantId: 'storm', userId })
+    if (res.status !== 200) throw new Error(`storm connect failed: ${res.status}`)
+  }
+  const directTokens = await directRefreshTokens(sandboxBase, publicUrl, STORM_USERS)
+  await control('/settings', { access_token_ttl: 3600 })
+  await new Promise((resolve) => setTimeout(resolve, 1100)) // under the 60 s floor now
+  const before = await counters(sandboxBase)
+  const storm = await runTool<{ ok: number; failed: number; p50: number; p99: number; consistent: boolean }>(tool('storm'), {
+    urls: [brokerProcess.url],
+    bearer: app.key,
+    tenant: 'storm',
+    users: stormUsers,
+    callers: STORM_CALLERS,
+  })
+  const after = await counters(sandboxBase)
+  const ownLatency = await runTool<{ p50: number; p99: number; failed: number }>(tool('storm'), {
+    urls: [],
+    bearer: '',
+    tenant: '',
+    users: [],
+    callers: 0,
+    direct: { tokenUrl: `${sandboxBase}/oauth2/token`, clientId: 'sandbox-client', clientSecret: 'sandbox-secret', refreshTokens: directTokens },
+  })
+  const grants = after.refresh_grants - before.refresh_grants
+  rows.push({
+    name: `storm: ${STORM_USERS} expired × ${STORM_CALLERS} callers`,
+    p50: round(storm.p50),
+    p99: round(storm.p99),
+    errors: storm.failed,
+    non2xx: 0,
+    peakRssMb: mb(brokerProcess.peakRss()),
+    note: `refresh grants ${grants} (want ${STORM_USERS}), reuse ${after.reuse_detections}, same token per user: ${storm.consistent}; OneUp's own p99 under the same burst ${round(ownLatency.p99)} ms`,
+  })
+  const stormResult = { grants, reuse: after.reuse_detections, consistent: storm.consistent, p99: storm.p99, oneupP99: ownLatency.p99 }
+
+  // 5. Scale: the same hand-out on two worker processes behind one port.
+  log('scale (2 workers)')
+  await brokerProcess.stop()
+  const clustered = await startProcess(tool('cluster-broker'), { ...env, PORT: String(ports.cluster), BENCH_WORKERS: '2', BENCH_SERVER_JS: `${root}dist/server.js` }, ports.cluster)
+  running.push(clustered)
+  const two = await load(`${clustered.url}/v1/token`, { bearer: app.key, users: USERS, tenant: 'bench' })
+  rows.push({ name: 'scale: hand-out on 2 workers', ...pick(two), peakRssMb: mb(clustered.peakRss()), vsReferenceA: ratio(two.rps, a.rps), note: `× ${ratio(two.rps, handout.rps)} of one process` })
+
+  const report = {
+    date: new Date().toISOString(),
+    machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+    settings: { duration_s: DURATION, connections: CONNECTIONS, users: USERS, smoke },
+    redis_bytes_per_connection: bytesPerConnection,
+    rows,
+    targets: {
+      handout_throughput_vs_reference_a: ratio(handout.rps, a.rps),
+      handout_p99_vs_reference_a: ratio(handout.p99, a.p99),
+      connect_vs_reference_a: ratio(connect.rps, a.rps),
+      storm: stormResult,
+      broker_peak_rss_mb: Math.max(mb(brokerProcess.peakRss()), ...rows.map((r) => r.peakRssMb ?? 0)),
+    },
+  }
+  printTable(report)
+  mkdirSync(`${root}bench/results`, { recursive: true })
+  const file = `${root}bench/results/${report.date.replace(/[:.]/g, '-')}${smoke ? '-smoke' : ''}.json`
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`)
+  log(`written ${file}`)
+
+  const failures = rows.filter((r) => (r.errors ?? 0) > 0 || (r.non2xx ?? 0) > 0).map((r) => r.name)
+  if (grants !== STORM_USERS || after.reuse_detections !== 0 || !storm.consistent) failures.push('storm')
+  await redis.quit()
+  if (failures.length > 0) {
+    log(`FAILED: ${failures.join(', ')}`)
+    process.exitCode = 1
+  }
+}
+
+/** Refresh tokens obtained straight from the sandbox (not through the broker), for its own latency. */
+async function directRefreshTokens(sandboxBase: string, publicUrl: string, count: number): Promise<string[]> {
+  const tokens: string[] = []
+  for (let i = 0; i < count; i += 1) {
+    const verifier = randomBytes(32).toString('base64url')
+    const query = new URLSearchParams({ response_type: 'code', client_id: 'sandbox-client', redirect_uri: `${publicUrl}/oauth/callback`, scope: 'offline_access', state: `bench-state-${i}`, code_challenge: verifier })
+    const back = await throughOneUp(`${sandboxBase}/oauth2/auth?${query}`)
+    const form = new URLSearchParams({ grant_type: 'authorization_code', code: back.searchParams.get('code') ?? '', redirect_uri: `${publicUrl}/oauth/callback`, code_verifier: verifier, client_id: 'sandbox-client', client_secret: 'sandbox-secret' })
+    const answer = (await (await fetch(`${sandboxBase}/oauth2/token`, { method: 'POST', body: form })).json()) as { refresh_token: string }
+    tokens.push(answer.refresh_token)
+  }
+  return tokens
+}
+
+async function counters(sandboxBase: string): Promise<{ refresh_grants: number; reuse_detections: number }> {
+  return (await (await fetch(`${sandboxBase}/_control/counters`)).json()) as { refresh_grants: number; reuse_detections: number }
+}
+
+async function usedMemory(redis: Redis): Promise<number> {
+  const info = await redis.info('memory')
+  return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0)
+}
+
+const pick = (l: Load) => ({ rps: Math.round(l.rps), p50: l.p50, p99: l.p99, errors: l.errors, non2xx: l.non2xx })
+const ratio = (x: number, y: number) => (y === 0 ? 0 : Math.round((x / y) * 100) / 100)
+const round = (x: number) => Math.round(x * 10) / 10
+const mb = (bytes: number) => Math.round(bytes / 2 ** 20)
+
+function printTable(report: { date: string; machine: string; redis_bytes_per_connection: number; rows: Row[] }): void {
+  const header = ['', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'peak RSS MB', '× ref A']
+  const lines = report.rows.map((r) => [r.name, r.rps ?? '', r.p50 ?? '', r.p99 ?? '', r.errors ?? '', r.non2xx ?? '', r.peakRssMb ?? '', r.vsReferenceA ?? ''].map(String))
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)))
+  const fmt = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`
+  console.log(`\n${report.date} · ${report.machine}`)
+  console.log(fmt(header))
+  console.log(`|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`)
+  for (const line of lines) console.log(fmt(line))
+  for (const r of report.rows) if (r.note !== undefined) console.log(`- ${r.name}: ${r.note}`)
+  console.log(`- Redis memory per stored connection: ${report.redis_bytes_per_connection} bytes`)
+}
+
+try {
+  await main()
+} finally {
+  await Promise.all(running.map((r) => r.stop()))
+  // Leave nothing behind in the shared Redis.
+  const redis = new Redis(REDIS_URL)
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    cursor = next
+    if (keys.length > 0) await redis.unlink(...keys)
+  } while (cursor !== '0')
+  await redis.quit()
+}
