@@ -63,6 +63,8 @@ export function createBroker(deps: BrokerDeps) {
     config,
     redis,
     events,
+    /** The clock every part uses (a seam for tests). */
+    now,
     keys,
     connections,
     apps,

@@ -34,9 +34,10 @@ export function appAuthHook(broker: Broker) {
     const app = await broker.authenticator.authenticate(bearer(request.headers.authorization))
     request.callerApp = app
     if (request.routeOptions.config.countsItself === true) return
-    const rate = await broker.authenticator.count(app, rateWindow(Date.now()))
+    const now = broker.now()
+    const rate = await broker.authenticator.count(app, rateWindow(now))
     setRateHeaders(reply, rate)
-    enforce(rate, Date.now(), 'app')
+    enforce(rate, now, 'app')
   }
 }
 
