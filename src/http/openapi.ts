@@ -12,6 +12,13 @@ import { ErrorBody } from './schemas.js'
  * files stay about behaviour.
  */
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route the app serves (method and pattern), to hold the document to being complete. */
+    servedRoutes: ReadonlyArray<{ method: string; url: string }>
+  }
+}
+
 /** Routes deliberately left out of the document, and why (a test holds every other route to appear). */
 export const UNDOCUMENTED: ReadonlyArray<{ prefix: string; why: string }> = [
   { prefix: '/sandbox/', why: "the OneUp simulator: it speaks OneUp's API, documented by OneUp" },
@@ -311,5 +318,10 @@ function packageVersion(): string {
  * all. The document itself is built on first request, once the app is ready.
  */
 export async function registerOpenApi(app: FastifyInstance, publicUrl: string): Promise<void> {
+  const served: Array<{ method: string; url: string }> = []
+  app.decorate('servedRoutes', served)
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) served.push({ method: String(method), url: route.url })
+  })
   await app.register(swagger, swaggerOptions(publicUrl, packageVersion()))
 }

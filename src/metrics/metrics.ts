@@ -202,9 +202,15 @@ export function processMetrics(): Registry {
   return registry
 }
 
-/** The SHA-1 EVALSHA names each broker script by, to label it by its name. */
-const scriptsBySha = new Map(
-  Object.entries(SCRIPT_SOURCES).map(([scriptName, lua]) => [createHash('sha1').update(lua).digest('hex'), scriptName]),
+/**
+ * Broker scripts by what names them in a command: `EVAL` carries the source
+ * (ioredis sends it the first time on a connection), `EVALSHA` its SHA-1.
+ */
+const scriptNames = new Map(
+  Object.entries(SCRIPT_SOURCES).flatMap(([scriptName, lua]) => [
+    [lua, scriptName],
+    [createHash('sha1').update(lua).digest('hex'), scriptName],
+  ]),
 )
 
 interface CommandContext {
@@ -215,7 +221,7 @@ interface CommandContext {
 /**
  * Subscribes to ioredis' `ioredis:command` tracing channel (ioredis ≥ 6): each
  * command's context object is the same from `start` to `asyncEnd`, so its start
- * time is kept against it. Arguments are only read to name a script by its SHA.
+ * time is kept against it. Arguments are only read to name a script.
  */
 function traceRedisCommands(observe: (command: string, seconds: number) => void): void {
   const started = new WeakMap<object, bigint>()
@@ -224,7 +230,7 @@ function traceRedisCommands(observe: (command: string, seconds: number) => void)
     if (start === undefined) return
     started.delete(context)
     const { command, args } = context as CommandContext
-    const label = command === 'evalsha' ? (scriptsBySha.get(args[0] ?? '') ?? command) : command
+    const label = command === 'evalsha' || command === 'eval' ? (scriptNames.get(args[0] ?? '') ?? command) : command
     observe(label, Number(process.hrtime.bigint() - start) / 1e9)
   }
   diagnostics.tracingChannel('ioredis:command').subscribe({
