@@ -51,7 +51,8 @@ export const BODY_LIMIT = 16 * 1024
 
 /**
  * Builds the broker's HTTP app. The order below is the architecture:
- * errors → cookies → health → OneUp sandbox (dev) → browser flow → app API → admin API.
+ * errors → request context → OpenAPI → metrics → cookies → health → OneUp sandbox (dev) → browser flow →
+ * app API → admin API → docs → demo (dev).
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config } = options

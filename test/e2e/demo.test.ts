@@ -112,3 +112,14 @@ t.test('the demo app is made once and found again after a restart, with a fresh 
   t.equal(await works(keys[2] as string), 404, 'the newest key works (no connection yet)')
   t.equal(await works(keys[0] as string), 401, 'the oldest was revoked to make room')
 })
+
+t.test('two processes starting at once on one Redis both get a working demo key', async (t) => {
+  const h = await sandboxOn(t)
+  await post(h, '/demo/token') // the app made at start-up, done
+  const origin = new URL(PUBLIC_URL).origin
+  await demoAppKey(h.app.broker.appService, origin) // now it holds two keys: no free slot
+  const both = await Promise.all([demoAppKey(h.app.broker.appService, origin), demoAppKey(h.app.broker.appService, origin)])
+  for (const key of both) {
+    t.equal((await h.asApp(key, 'POST', '/v1/token', { tenant_id: DEMO.tenantId, user_id: DEMO.userId })).statusCode, 404, 'works (no connection yet)')
+  }
+})
