@@ -101,7 +101,7 @@ function renderResponse(status: string, response: Operation['responses'][string]
   // Errors all have the one shape shown at the top: their codes say enough here.
   const example = status.startsWith('2') ? media?.example : undefined
   const shown = example === undefined ? '' : `<pre>${escapeHtml(JSON.stringify(example, null, 2))}</pre>`
-  return `<dt><span class="status s${escapeHtml(status.charAt(0))}">${escapeHtml(status)}</span></dt><dd>${escapeHtml(response.description ?? '')}${shown}</dd>`
+  return `<dt><span class="status s${escapeHtml(status.charAt(0))}">${escapeHtml(status)}</span></dt><dd>${inline(response.description ?? '')}${shown}</dd>`
 }
 
 /** The curl line for an operation, with its example body. */
@@ -136,7 +136,7 @@ function fieldTable(title: string, rows: Field[]): string {
       <table>
         <thead><tr><th>field</th><th>type</th><th>meaning</th></tr></thead>
         <tbody>
-        ${rows.map((row) => `<tr><td><code>${escapeHtml(row.name)}</code>${row.required ? '' : ' <span class="muted">optional</span>'}</td><td>${escapeHtml(describe(row.schema))}</td><td>${escapeHtml(row.description ?? '')}</td></tr>`).join('\n        ')}
+        ${rows.map((row) => `<tr><td><code>${escapeHtml(row.name)}</code>${row.required ? '' : ' <span class="muted">optional</span>'}</td><td>${escapeHtml(describe(row.schema))}</td><td>${inline(row.description ?? '')}</td></tr>`).join('\n        ')}
         </tbody>
       </table>`
 }
@@ -197,8 +197,8 @@ export const DOCS_STYLESHEET = `body.docs{display:block;padding:0;background:#f4
 .docs .toc li{padding:.2rem 0}
 .docs .verb{display:inline-block;min-width:4.2rem;font:600 .75rem/1.6 ui-monospace,monospace;text-align:center;border-radius:4px;color:#fff;background:#5a6275}
 .docs .verb.get{background:#1f8a4c}.docs .verb.post{background:#2f6fde}.docs .verb.delete{background:#c8372d}
-.docs .answers dt{margin-top:.5rem}
-.docs .answers dd{margin:.15rem 0 .5rem 0}
+.docs .answers{display:grid;grid-template-columns:max-content 1fr;gap:.4rem .75rem;align-items:baseline}
+.docs .answers dd{margin:0;min-width:0}
 .docs .status{font:600 .85rem ui-monospace,monospace;padding:0 .35rem;border-radius:4px;background:#e8ebf1}
 .docs .status.s2{background:#d8f0e2}.docs .status.s3{background:#e0e9fb}.docs .status.s4{background:#fdecd2}.docs .status.s5{background:#fde8e8}
 `
