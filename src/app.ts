@@ -2,13 +2,18 @@ import cookie from '@fastify/cookie'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { adminRoutes } from './admin/routes.js'
 import { createBroker, type Broker, type BrokerDeps } from './broker.js'
+import { demoRoutes } from './demo/routes.js'
 import type { Config } from './config/config.js'
 import { BrokerError } from './errors.js'
 import { registerErrorHandling, sendError } from './http/errors.js'
+import { registerOpenApi } from './http/openapi.js'
+import { registerRequestContext, requestScopedLog } from './http/request-context.js'
 import { appApiRoutes } from './http/routes/app-api.js'
 import { browserRoutes } from './http/routes/browser.js'
+import { docsRoutes } from './http/routes/docs.js'
 import { healthRoutes } from './http/routes/health.js'
 import { loggerOptions, requestId } from './logger.js'
+import { registerMetrics } from './metrics/plugin.js'
 import { sandboxPlugin } from './sandbox/plugin.js'
 import { createRedisClient, type RedisClient } from './store/redis.js'
 
@@ -46,7 +51,8 @@ export const BODY_LIMIT = 16 * 1024
 
 /**
  * Builds the broker's HTTP app. The order below is the architecture:
- * errors → cookies → health → OneUp sandbox (dev) → browser flow → app API → admin API.
+ * errors → request context → OpenAPI → metrics → cookies → health → OneUp sandbox (dev) → browser flow →
+ * app API → admin API → docs → demo (dev).
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config } = options
@@ -61,19 +67,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   })
   registerErrorHandling(app)
+  registerRequestContext(app)
+  // Before any route: the OpenAPI generator and the metrics hook must see them all.
+  await registerOpenApi(app, config.publicUrl)
 
   const redis = options.redis ?? createRedisClient(config.redis)
   redis.on('error', redisErrorLogger(app.log))
   app.addHook('onClose', async () => {
     await redis.quit().catch(() => redis.disconnect())
   })
-  const brokerDeps: BrokerDeps = { config, redis, log: app.log }
+  const brokerDeps: BrokerDeps = { config, redis, log: requestScopedLog(app.log) }
   if (options.fetch !== undefined) brokerDeps.fetch = options.fetch
   if (options.now !== undefined) brokerDeps.now = options.now
   if (options.refreshPolicy !== undefined) brokerDeps.refreshPolicy = options.refreshPolicy
   if (options.events !== undefined) brokerDeps.events = options.events
   const broker = createBroker(brokerDeps)
   app.decorate('broker', broker)
+  registerMetrics(app, broker.events)
 
   await app.register(cookie, { secret: config.cookieSecret })
   await app.register(healthRoutes, { broker })
@@ -92,5 +102,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(browserRoutes, { broker })
   await app.register(appApiRoutes, { broker })
   await app.register(adminRoutes, { broker })
+  await app.register(docsRoutes)
+  if (config.sandbox) await app.register(demoRoutes, { broker })
   return app
 }

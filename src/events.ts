@@ -23,8 +23,11 @@ export interface BrokerEventMap {
   refresh: [{ tenantId: string; userId: string; outcome: 'refreshed' | 'reauth_required' | 'failed' | 'superseded'; ms: number; oneupError?: string }]
   /** A caller waited on another replica's refresh (cross-replica lock), and for how long. */
   'refresh.waited': [{ ms: number }]
-  /** The connect flow: started, connected, error (OneUp or broker error id), rejected (bad state/cookie). */
-  flow: [{ stage: 'started' | 'connected' | 'error' | 'rejected'; error?: string; ms?: number }]
+  /**
+   * The connect flow: started, connected, error (OneUp or broker error id), rejected (bad state/cookie).
+   * `oneupError`: OneUp's failed answer to the code exchange (its OAuth error id, or `unavailable`).
+   */
+  flow: [{ stage: 'started' | 'connected' | 'error' | 'rejected'; error?: string; ms?: number; oneupError?: string }]
   /** A hand-out answered: from the store, after a refresh, or not. */
   handout: [{ outcome: 'served' | 'refreshed' | 'not_found' | 'reauth_required' | 'rate_limited' | 'forbidden' | 'failed' }]
   /** OneUp accepted ONEUP_CLIENT_SECRET_PREVIOUS after refusing the current secret. */

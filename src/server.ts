@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   await app.listen({ port: config.port, host: config.host })
   logger.info(
     config.sandbox
-      ? `OneUp broker ready at ${config.publicUrl} (sandbox mode: OneUp is simulated at ${config.publicUrl}/sandbox)`
+      ? `OneUp broker ready at ${config.publicUrl} (sandbox mode: OneUp is simulated at ${config.publicUrl}/sandbox; try the demo app at ${config.publicUrl}/demo)`
       : `OneUp broker ready at ${config.publicUrl}`,
   )
 }

@@ -154,10 +154,15 @@ export class ConnectService {
       return rejected('other_browser')
     }
 
-    const finished = (status: 'connected' | 'error', error?: string, description?: string): CallbackOutcome => {
+    const finished = (status: 'connected' | 'error', error?: string, description?: string, oneupError?: string): CallbackOutcome => {
       const ms = this.now() - started
       this.deps.log.info({ tenant_id: flow.tenantId, user_id: flow.userId, app_id: flow.appId, flow: status, error, ms }, 'connect flow finished')
-      this.deps.events.emit('flow', error === undefined ? { stage: status, ms } : { stage: status, error, ms })
+      this.deps.events.emit('flow', {
+        stage: status,
+        ms,
+        ...(error === undefined ? {} : { error }),
+        ...(oneupError === undefined ? {} : { oneupError }),
+      })
       const outcome: CallbackOutcome = { kind: 'finished', status, returnTo: flow.returnTo, tenantId: flow.tenantId, userId: flow.userId }
       if (error !== undefined) outcome.error = error
       if (description !== undefined) outcome.description = description
@@ -174,8 +179,10 @@ export class ConnectService {
     try {
       tokens = await this.deps.oneup.exchangeCode({ code: params.code, state: params.state, verifier: flow.verifier })
     } catch (error) {
-      if (error instanceof OneUpError && error.kind === 'oauth') return finished('error', error.oauthError ?? 'oneup_error', error.description)
-      if (error instanceof OneUpError) return finished('error', 'oneup_unavailable', 'OneUp could not be reached. Please try again.')
+      if (error instanceof OneUpError && error.kind === 'oauth') {
+        return finished('error', error.oauthError ?? 'oneup_error', error.description, error.oauthError ?? 'oneup_error')
+      }
+      if (error instanceof OneUpError) return finished('error', 'oneup_unavailable', 'OneUp could not be reached. Please try again.', 'unavailable')
       throw error
     }
     if (tokens.refreshToken === undefined) {

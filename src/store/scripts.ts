@@ -108,3 +108,6 @@ declare module 'ioredis' {
 export function defineScripts(client: RedisClient): void {
   for (const [name, definition] of Object.entries(SCRIPTS)) client.defineCommand(name, definition)
 }
+
+/** Each script's Lua source by name: metrics name an `EVALSHA` by the script it runs. */
+export const SCRIPT_SOURCES: Record<string, string> = Object.fromEntries(Object.entries(SCRIPTS).map(([name, script]) => [name, script.lua]))

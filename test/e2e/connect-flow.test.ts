@@ -144,7 +144,7 @@ t.test('a connect link works once: after success it is gone, and unknown links g
   const reused = await h.app.inject({ method: 'GET', url: new URL(connectUrl).pathname })
   t.equal(reused.statusCode, 404)
   t.match(reused.headers['content-type'], /text\/html/)
-  t.match(reused.body, /unknown or has expired/)
+  t.match(reused.body, /This link has expired/)
   const guessed = await h.app.inject({ method: 'GET', url: '/connect/cs_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' })
   t.equal(guessed.statusCode, 404)
   const junk = await h.app.inject({ method: 'GET', url: '/connect/%3Cscript%3E' })

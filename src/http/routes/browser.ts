@@ -5,6 +5,8 @@ import { Type } from 'typebox'
 import type { Broker } from '../../broker.js'
 import { FLOW_TTL_MS, type CallbackOutcome } from '../../flow/connect.js'
 import { withOutcome } from '../../flow/return-to.js'
+import { BrokerError } from '../../errors.js'
+import { EXPIRED_LINK, flowErrorWords, showsOneUpWords } from '../error-words.js'
 import { PAGE_HEADERS, renderPage, STYLESHEET, type PageContent } from '../pages.js'
 
 /** The signed cookie that binds a flow to the browser that started it. */
@@ -31,7 +33,14 @@ export const browserRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fast
       schema: { params: Type.Object({ token: Type.String({ maxLength: 256 }) }) },
     },
     async (request, reply) => {
-      const { redirectTo, browser } = await broker.connect.start(request.params.token, browserBinding(request))
+      let started
+      try {
+        started = await broker.connect.start(request.params.token, browserBinding(request))
+      } catch (error) {
+        if (!(error instanceof BrokerError) || error.kind !== 'NotFound') throw error
+        return reply.code(404).headers(PAGE_HEADERS).send(renderPage({ ...EXPIRED_LINK, tone: 'error' }))
+      }
+      const { redirectTo, browser } = started
       reply.setCookie(FLOW_COOKIE, browser, {
         signed: true,
         httpOnly: true,
@@ -100,13 +109,8 @@ function answerCallback(reply: FastifyReply, outcome: CallbackOutcome): FastifyR
 
 /** Plain words for what went wrong; OneUp's own words are shown escaped, after ours. */
 function errorPage(error: string, description: string | undefined): PageContent {
-  const ours: Record<string, string> = {
-    access_denied: 'You chose not to allow access, so nothing was connected.',
-    oneup_unavailable: 'OneUp could not be reached. Please try again in a few minutes.',
-    invalid_grant: 'The sign-in took too long or was already used. Please start again from the app.',
-    no_refresh_token: 'OneUp did not grant lasting access, so nothing was connected.',
-  }
-  const paragraphs = [ours[error] ?? `OneUp refused the connection (${error}).`]
-  if (description !== undefined && error !== 'oneup_unavailable') paragraphs.push(`OneUp said: ${description}`)
+  const paragraphs = [flowErrorWords(error)]
+  if (description !== undefined && showsOneUpWords(error)) paragraphs.push(`OneUp said: ${description}`)
+  paragraphs.push('You can close this window and go back to the app.')
   return { title: 'OneUp was not connected', paragraphs, tone: 'error' }
 }

@@ -1,0 +1,43 @@
+import type { FastifyInstance } from 'fastify'
+import type { BrokerEvents } from '../events.js'
+import { createMetrics, type BrokerMetrics } from './metrics.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: BrokerMetrics
+  }
+}
+
+/** The route label of requests no route matched: raw URLs would carry secrets and unbounded series. */
+export const UNMATCHED_ROUTE = '(unmatched)'
+
+/**
+ * `GET /metrics` (Prometheus text, CONTRACT §6) and the hooks that count every
+ * request by route pattern and status. Call before any route is registered, on
+ * the root instance, so the hook sees every route. Metrics hold no tenant or
+ * user id and no secret, only route patterns, outcomes and error ids.
+ */
+export function registerMetrics(app: FastifyInstance, events: BrokerEvents): BrokerMetrics {
+  const metrics = createMetrics(events)
+  app.decorate('metrics', metrics)
+  app.addHook('onClose', async () => metrics.close())
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? UNMATCHED_ROUTE
+    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) })
+    metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000)
+  })
+
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        summary: 'Prometheus metrics',
+        description: 'Prometheus text exposition: requests, hand-outs, refreshes, lock waits, OneUp errors, connect flows, Redis latency, Node.js.',
+        tags: ['ops'],
+      },
+    },
+    async (_request, reply) => reply.header('content-type', metrics.contentType).header('cache-control', 'no-store').send(await metrics.text()),
+  )
+  return metrics
+}

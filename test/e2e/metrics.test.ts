@@ -1,0 +1,122 @@
+import t from 'tap'
+import { errorLabel } from '../../src/metrics/metrics.js'
+import { startHarness, walkToCallback, type Harness } from '../helpers/harness.js'
+
+/** The value of one sample in Prometheus text (0 when absent: a counter not yet moved). */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
+    const open = line.indexOf('{')
+    const space = line.lastIndexOf(' ')
+    const found: Record<string, string> = {}
+    if (open !== -1 && open < space) {
+      for (const match of line.slice(open + 1, line.lastIndexOf('}')).matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) found[match[1] as string] = match[2] as string
+    }
+    if (Object.entries(labels).every(([key, value]) => found[key] === value) && (open === -1 || open < space)) return Number(line.slice(space + 1))
+  }
+  return 0
+}
+
+async function scrape(h: Harness): Promise<string> {
+  const res = await h.app.inject('/metrics')
+  if (res.statusCode !== 200) throw new Error(`/metrics: ${res.statusCode}`)
+  return res.body
+}
+
+t.test('after a connect flow and hand-outs, /metrics shows each counter moved by exactly what happened', async (t) => {
+  const clock = { ms: Date.now() }
+  const h = await startHarness(t, { app: { now: () => clock.ms } })
+  const before = await scrape(h)
+  const { key } = await h.createApp()
+
+  t.equal((await h.connect(key, 'acme', 'alice')).callback.statusCode, 200)
+  t.equal((await h.connect(key, 'acme', 'bob', { deny: true })).callback.statusCode, 400)
+  const token = (userId: string) => h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: userId })
+  t.equal((await token('alice')).statusCode, 200)
+  clock.ms += 3600 * 1000
+  t.equal((await token('alice')).statusCode, 200)
+  t.equal((await token('nobody')).statusCode, 404)
+  await h.app.inject('/no/such/route')
+
+  const res = await h.app.inject('/metrics')
+  t.match(res.headers['content-type'], /^text\/plain; version=0\.0\.4/)
+  const after = res.body
+  const moved = (name: string, labels: Record<string, string> = {}) => sample(after, name, labels) - sample(before, name, labels)
+
+  t.equal(moved('oneup_broker_connect_flows_total', { stage: 'started' }), 2, 'two flows started')
+  t.equal(moved('oneup_broker_connect_flows_total', { stage: 'connected' }), 1, 'one completed')
+  t.equal(moved('oneup_broker_connect_flows_total', { stage: 'error' }), 1, 'one failed')
+  t.equal(moved('oneup_broker_connect_flow_failures_total', { error: 'access_denied' }), 1, 'because the user denied access')
+  t.equal(moved('oneup_broker_token_handouts_total', { outcome: 'served' }), 1)
+  t.equal(moved('oneup_broker_token_handouts_total', { outcome: 'refreshed' }), 1)
+  t.equal(moved('oneup_broker_token_handouts_total', { outcome: 'not_found' }), 1)
+  t.equal(moved('oneup_broker_token_handouts_total', { outcome: 'failed' }), 0)
+  t.equal(moved('oneup_broker_refresh_duration_seconds_count', { outcome: 'refreshed' }), 1, 'one refresh, timed')
+  t.equal(moved('oneup_broker_http_requests_total', { method: 'POST', route: '/v1/token', status: '200' }), 2)
+  t.equal(moved('oneup_broker_http_requests_total', { method: 'POST', route: '/v1/token', status: '404' }), 1)
+  t.equal(moved('oneup_broker_http_requests_total', { method: 'GET', route: '/oauth/callback', status: '200' }), 1)
+  t.equal(moved('oneup_broker_http_requests_total', { method: 'GET', route: '(unmatched)', status: '404' }), 1, 'unknown paths share one label')
+  t.equal(moved('oneup_broker_http_request_duration_seconds_count', { method: 'POST', route: '/v1/token' }), 3)
+  t.ok(moved('oneup_broker_redis_command_duration_seconds_count', { command: 'obConnRead' }) >= 3, 'the hand-out script is timed, by name')
+  t.ok(sample(after, 'process_cpu_user_seconds_total') > 0, 'the default Node.js metrics are there')
+  t.ok(after.includes('nodejs_eventloop_lag_seconds'), 'event loop lag too')
+  t.notMatch(after, /alice|acme|ory_(at|rt|ac)_|obk_app_/, 'no tenant, user, token or key in any label')
+})
+
+t.test('a refresh OneUp refuses and a code exchange OneUp cannot answer count as OneUp errors, by kind', async (t) => {
+  const clock = { ms: Date.now() }
+  const h = await startHarness(t, { app: { now: () => clock.ms } })
+  const before = await scrape(h)
+  const { key } = await h.createApp()
+  await h.connect(key, 'acme', 'carol')
+
+  await h.sandbox.control('/revoke', 'POST', { username: 'alice' })
+  clock.ms += 3600 * 1000
+  t.equal((await h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'carol' })).statusCode, 409)
+
+  // The code exchange meets a OneUp that answers 503 to everything.
+  const session = (await h.asApp(key, 'POST', '/v1/connect-sessions', { tenant_id: 'acme', user_id: 'dave' })).json()
+  const { callbackUrl, cookies } = await walkToCallback(h.app, session.url)
+  await h.sandbox.control('/faults', 'POST', { mode: 'status', status: 503, count: 10 })
+  t.teardown(() => h.sandbox.control('/faults', 'DELETE'))
+  const callback = await h.app.inject({ method: 'GET', url: callbackUrl.pathname + callbackUrl.search, cookies })
+  t.equal(callback.statusCode, 503)
+
+  const after = await scrape(h)
+  const moved = (name: string, labels: Record<string, string>) => sample(after, name, labels) - sample(before, name, labels)
+  t.equal(moved('oneup_broker_oneup_errors_total', { operation: 'refresh', kind: 'invalid_grant' }), 1)
+  t.equal(moved('oneup_broker_oneup_errors_total', { operation: 'code_exchange', kind: 'unavailable' }), 1)
+  t.equal(moved('oneup_broker_token_handouts_total', { outcome: 'reauth_required' }), 1)
+  t.equal(moved('oneup_broker_refresh_duration_seconds_count', { outcome: 'reauth_required' }), 1)
+  t.equal(moved('oneup_broker_connect_flow_failures_total', { error: 'oneup_unavailable' }), 1)
+})
+
+t.test('lock waits and the previous client secret are counted from their domain events', async (t) => {
+  const h = await startHarness(t)
+  const before = await scrape(h)
+  h.app.broker.events.emit('refresh.waited', { ms: 40 })
+  h.app.broker.events.emit('oneup.previous_secret_used')
+  const after = await scrape(h)
+  t.equal(sample(after, 'oneup_broker_refresh_lock_wait_seconds_count') - sample(before, 'oneup_broker_refresh_lock_wait_seconds_count'), 1)
+  t.equal(sample(after, 'oneup_broker_refresh_lock_wait_seconds_sum') - sample(before, 'oneup_broker_refresh_lock_wait_seconds_sum'), 0.04)
+  t.equal(sample(after, 'oneup_broker_oneup_previous_secret_used_total'), 1)
+})
+
+t.test('each app counts only its own requests, and stops listening when closed', async (t) => {
+  const one = await startHarness(t)
+  const two = await startHarness(t)
+  await one.app.inject('/healthz')
+  const labels = { method: 'GET', route: '/healthz', status: '200' }
+  t.equal(sample(await scrape(one), 'oneup_broker_http_requests_total', labels), 1)
+  t.equal(sample(await scrape(two), 'oneup_broker_http_requests_total', labels), 0)
+  t.equal(two.app.broker.events.listenerCount('handout'), 1)
+  await two.app.close()
+  t.equal(two.app.broker.events.listenerCount('handout'), 0)
+})
+
+t.test('error ids from the outside cannot mint new label values', async (t) => {
+  t.equal(errorLabel('access_denied'), 'access_denied')
+  t.equal(errorLabel('invalid_grant'), 'invalid_grant')
+  t.equal(errorLabel('made_up_by_an_attacker_1'), 'other')
+  t.equal(errorLabel(undefined), 'other')
+})

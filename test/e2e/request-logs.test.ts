@@ -1,0 +1,83 @@
+import { pino } from 'pino'
+import t from 'tap'
+import { requestScopedLog } from '../../src/http/request-context.js'
+import { startHarness, throughOneUp } from '../helpers/harness.js'
+
+interface Line {
+  reqId?: string
+  msg?: string
+  flow?: string
+  outcome?: string
+  ms?: number
+}
+
+const parse = (logs: string[]): Line[] => logs.map((line) => JSON.parse(line) as Line)
+
+t.test('the connect flow and a refresh each log one line with outcome and duration, carrying the request id sent in X-Request-Id', async (t) => {
+  const clock = { ms: Date.now() }
+  const h = await startHarness(t, { app: { now: () => clock.ms } })
+  const { key } = await h.createApp()
+  const session = (await h.asApp(key, 'POST', '/v1/connect-sessions', { tenant_id: 'acme', user_id: 'alice' })).json()
+
+  const start = await h.app.inject({ method: 'GET', url: new URL(session.url).pathname, headers: { 'x-request-id': 'trace-start-1' } })
+  t.equal(start.statusCode, 302)
+  t.equal(start.headers['x-request-id'], 'trace-start-1', 'the id is echoed back')
+  const cookies = Object.fromEntries(start.cookies.map((cookie) => [cookie.name, cookie.value]))
+  const callbackUrl = await throughOneUp(start.headers.location as string)
+  const callback = await h.app.inject({
+    method: 'GET',
+    url: callbackUrl.pathname + callbackUrl.search,
+    cookies,
+    headers: { 'x-request-id': 'trace-callback-1' },
+  })
+  t.equal(callback.statusCode, 200)
+
+  clock.ms += 3600 * 1000
+  const token = await h.app.inject({
+    method: 'POST',
+    url: '/v1/token',
+    headers: { authorization: `Bearer ${key}`, 'x-request-id': 'trace-token-1' },
+    payload: { tenant_id: 'acme', user_id: 'alice' },
+  })
+  t.equal(token.statusCode, 200)
+  t.equal(token.headers['x-request-id'], 'trace-token-1')
+
+  const lines = parse(h.logs)
+  const started = lines.filter((line) => line.msg === 'connect flow started')
+  t.equal(started.length, 1, 'one line when the flow starts')
+  t.equal(started[0]?.reqId, 'trace-start-1')
+  const finished = lines.filter((line) => line.msg === 'connect flow finished')
+  t.equal(finished.length, 1, 'one line when it ends')
+  t.match(finished[0], { reqId: 'trace-callback-1', flow: 'connected', ms: Number })
+  const refreshed = lines.filter((line) => line.outcome !== undefined && line.msg === 'refreshed')
+  t.equal(refreshed.length, 1, 'one line per refresh')
+  t.match(refreshed[0], { reqId: 'trace-token-1', outcome: 'refreshed', ms: Number })
+  for (const id of ['trace-start-1', 'trace-callback-1', 'trace-token-1']) {
+    const mine = lines.filter((line) => line.reqId === id).map((line) => line.msg)
+    t.ok(mine.includes('incoming request') && mine.includes('request completed'), `Fastify's own lines of ${id} carry it too`)
+  }
+  for (const line of lines) {
+    if (line.flow !== undefined || line.outcome !== undefined) t.type(line.reqId, 'string', `"${line.msg}" carries a request id`)
+  }
+})
+
+t.test('a request without a usable X-Request-Id gets an id of its own, echoed, never the one sent', async (t) => {
+  const h = await startHarness(t)
+  for (const sent of [undefined, 'has spaces', '<script>', 'x'.repeat(200)]) {
+    const res = await h.app.inject({ method: 'GET', url: '/healthz', headers: sent === undefined ? {} : { 'x-request-id': sent } })
+    const echoed = String(res.headers['x-request-id'])
+    t.match(echoed, /^req-[0-9a-z]+-[0-9a-z]+$/, `${sent === undefined ? 'none sent' : 'unusable id'}: ours`)
+    const completed = parse(h.logs).filter((line) => line.msg === 'request completed').at(-1)
+    t.equal(completed?.reqId, echoed, 'and the logs use the same')
+  }
+})
+
+t.test('domain lines outside any request go to the base logger, with no request id', async (t) => {
+  const written: string[] = []
+  const base = pino({ level: 'info' }, { write: (line: string) => void written.push(line) })
+  requestScopedLog(base).warn({ outcome: 'test' }, 'outside a request')
+  const lines = parse(written)
+  t.equal(lines.length, 1)
+  t.match(lines[0], { msg: 'outside a request', outcome: 'test' })
+  t.equal(lines[0]?.reqId, undefined)
+})
