@@ -8,13 +8,13 @@ const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;
 /** Escapes text for HTML content and attribute values. */
 export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => ENTITIES[c] ?? c)
 
-/** Headers every broker page carries. */
+/**
+ * Headers every broker page carries. The security headers (CSP, Referrer-Policy,
+ * frame and sniffing rules) come from `@fastify/helmet` for every answer: see
+ * `security-headers.ts`, their one source.
+ */
 export const PAGE_HEADERS = {
   'content-type': 'text/html; charset=utf-8',
-  'content-security-policy': "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-  'referrer-policy': 'no-referrer',
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'DENY',
   'cache-control': 'no-store',
 } as const
 
