@@ -1,13 +1,16 @@
 import cookie from '@fastify/cookie'
+import helmet from '@fastify/helmet'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { adminRoutes } from './admin/routes.js'
 import { createBroker, type Broker, type BrokerDeps } from './broker.js'
 import type { Config } from './config/config.js'
 import { BrokerError } from './errors.js'
 import { registerErrorHandling, sendError } from './http/errors.js'
+import { ipLimitsPlugin } from './http/ip-limits.js'
 import { appApiRoutes } from './http/routes/app-api.js'
 import { browserRoutes } from './http/routes/browser.js'
 import { healthRoutes } from './http/routes/health.js'
+import { helmetOptions } from './http/security-headers.js'
 import { loggerOptions, requestId } from './logger.js'
 import { sandboxPlugin } from './sandbox/plugin.js'
 import { createRedisClient, type RedisClient } from './store/redis.js'
@@ -46,7 +49,7 @@ export const BODY_LIMIT = 16 * 1024
 
 /**
  * Builds the broker's HTTP app. The order below is the architecture:
- * errors → cookies → health → OneUp sandbox (dev) → browser flow → app API → admin API.
+ * errors → cookies → security headers → per-IP limits → health → OneUp sandbox (dev) → browser flow → app API → admin API.
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config } = options
@@ -56,6 +59,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     genReqId: requestId,
     // Wrong types are errors (seed, "Wrong values"), not silently coerced.
     ajv: { customOptions: { coerceTypes: false } },
+    // X-Forwarded-For is believed from TRUSTED_PROXIES only: anyone else could pick the IP its limits count.
+    trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
     frameworkErrors: (error, request, reply) => {
       sendError(request, reply, new BrokerError('Unparsable', { cause: error }))
     },
@@ -76,6 +81,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.decorate('broker', broker)
 
   await app.register(cookie, { secret: config.cookieSecret })
+  await app.register(helmet, helmetOptions(config.publicUrl))
+  await app.register(ipLimitsPlugin, { broker })
   await app.register(healthRoutes, { broker })
   if (config.sandbox) {
     await app.register(sandboxPlugin, {

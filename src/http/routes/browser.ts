@@ -12,6 +12,9 @@ export const FLOW_COOKIE = 'oneup_broker_flow'
 
 const Param = (maxLength: number) => Type.Optional(Type.String({ maxLength }))
 
+/** The one header the browser routes read: the flow cookie rides in it. */
+const CookieHeaders = Type.Object({ cookie: Type.Optional(Type.String({ maxLength: 8192 })) })
+
 /** What an end user's browser meets: the connect link, the callback, the stylesheet (CONTRACT §4). */
 export const browserRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fastify, { broker }) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
@@ -27,8 +30,8 @@ export const browserRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fast
   app.get(
     '/connect/:token',
     {
-      config: { html: true },
-      schema: { params: Type.Object({ token: Type.String({ maxLength: 256 }) }) },
+      config: { html: true, rateLimit: fastify.ipLimits.browserRoute },
+      schema: { params: Type.Object({ token: Type.String({ maxLength: 256 }) }), headers: CookieHeaders },
     },
     async (request, reply) => {
       const { redirectTo, browser } = await broker.connect.start(request.params.token, browserBinding(request))
@@ -40,15 +43,16 @@ export const browserRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fast
         path: '/',
         maxAge: FLOW_TTL_MS / 1000,
       })
-      return reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').redirect(redirectTo, 302)
+      return reply.header('cache-control', 'no-store').redirect(redirectTo, 302)
     },
   )
 
   app.get(
     '/oauth/callback',
     {
-      config: { html: true },
+      config: { html: true, rateLimit: fastify.ipLimits.browserRoute },
       schema: {
+        headers: CookieHeaders,
         querystring: Type.Object({
           state: Param(512),
           code: Param(2048),
@@ -102,6 +106,7 @@ function answerCallback(reply: FastifyReply, outcome: CallbackOutcome): FastifyR
 function errorPage(error: string, description: string | undefined): PageContent {
   const ours: Record<string, string> = {
     access_denied: 'You chose not to allow access, so nothing was connected.',
+    link_used: 'This connect link was already used or has expired, so nothing was connected. Please start again from the app.',
     oneup_unavailable: 'OneUp could not be reached. Please try again in a few minutes.',
     invalid_grant: 'The sign-in took too long or was already used. Please start again from the app.',
     no_refresh_token: 'OneUp did not grant lasting access, so nothing was connected.',
