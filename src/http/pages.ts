@@ -27,10 +27,13 @@ export interface PageContent {
   link?: { href: string; text: string }
 }
 
-/** A complete page. Every value is escaped. */
+/** Only http(s) URLs and same-site paths become links: never `javascript:`, `data:` or `//host`. */
+const isSafeHref = (href: string): boolean => /^(https?:\/\/|\/(?![/\\]))/i.test(href)
+
+/** A complete page. Every value is escaped; a link that is not http(s) or a path is left out. */
 export function renderPage(content: PageContent): string {
   const paragraphs = content.paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`).join('\n      ')
-  const link = content.link === undefined ? '' : `\n      <p><a class="button" href="${escapeHtml(content.link.href)}">${escapeHtml(content.link.text)}</a></p>`
+  const link = content.link === undefined || !isSafeHref(content.link.href) ? '' : `\n      <p><a class="button" href="${escapeHtml(content.link.href)}">${escapeHtml(content.link.text)}</a></p>`
   return `<!doctype html>
 <html lang="en">
   <head>

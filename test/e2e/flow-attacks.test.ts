@@ -2,7 +2,7 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { sha256hex } from '../../src/crypto/random.js'
 import { redisKeys } from '../../src/store/keys.js'
-import { RETURN_ORIGIN, startHarness, walkToCallback, type Harness } from '../helpers/harness.js'
+import { CLIENT_ID, CLIENT_SECRET, PUBLIC_URL, RETURN_ORIGIN, startHarness, throughOneUp, walkToCallback, type Harness } from '../helpers/harness.js'
 import { REDIS_URL } from '../helpers/redis.js'
 
 /** The OneUp user behind the token the broker hands out for a connection. */
@@ -129,4 +129,43 @@ t.test('a sealed record copied under another user or tenant never hands out the 
     t.notMatch(res.body, /access_token|ory_/, 'nothing of the token set in the answer')
   }
   t.equal(await oneupUserOf(h, key, 'acme', 'alice'), 'alice', 'the original still works')
+})
+
+t.test('a code OneUp issued to another client is refused, and nothing is stored', async (t) => {
+  const h = await startHarness(t, {
+    sandbox: {
+      clients: [
+        { id: CLIENT_ID, secrets: [CLIENT_SECRET], redirectUris: [`${PUBLIC_URL}/oauth/callback`] },
+        { id: 'other-client', secrets: ['other-secret'], redirectUris: ['https://other.example.com/callback'] },
+      ],
+    },
+  })
+  const { key } = await h.createApp()
+  // The attacker runs a flow of another OneUp client (its own app) and keeps the code...
+  const authorize = new URL(`${h.sandbox.base}/oauth2/auth`)
+  for (const [name, value] of Object.entries({ response_type: 'code', client_id: 'other-client', redirect_uri: 'https://other.example.com/callback', scope: 'offline_access', state: 'attacker-state-0000000000' })) {
+    authorize.searchParams.set(name, value)
+  }
+  const stolen = (await throughOneUp(authorize.href, { username: 'mallory' })).searchParams.get('code') ?? ''
+  t.ok(stolen.length > 0, 'the other client got a code')
+  // ...and injects it into a victim's flow, with the victim's own state and cookie.
+  const link = (await h.asApp(key, 'POST', '/v1/connect-sessions', { tenant_id: 'acme', user_id: 'victim' })).json().url
+  const victim = await walkToCallback(h.app, link)
+  const injected = new URLSearchParams({ code: stolen, state: victim.callbackUrl.searchParams.get('state') ?? '' })
+  const res = await h.app.inject({ method: 'GET', url: `/oauth/callback?${injected}`, cookies: victim.cookies })
+  t.equal(res.statusCode, 400)
+  t.match(res.body, /took too long or was already used/, 'OneUp answers invalid_grant')
+  t.equal(await oneupUserOf(h, key, 'acme', 'victim'), 404)
+})
+
+t.test('an error id from the callback that is not a plain OAuth word is not repeated to the app', async (t) => {
+  const h = await startHarness(t)
+  const { key } = await h.createApp()
+  for (const error of ['<script>alert(1)</script>', 'access_denied&status=connected', 'x'.repeat(100)]) {
+    const link = (await h.asApp(key, 'POST', '/v1/connect-sessions', { tenant_id: 'acme', user_id: 'ivy', return_to: `${RETURN_ORIGIN}/back` })).json().url
+    const flow = await walkToCallback(h.app, link)
+    const query = new URLSearchParams({ error, state: flow.callbackUrl.searchParams.get('state') ?? '' })
+    const res = await h.app.inject({ method: 'GET', url: `/oauth/callback?${query}`, cookies: flow.cookies })
+    t.equal(res.headers.location, `${RETURN_ORIGIN}/back?status=error&error=oneup_error`, JSON.stringify(error))
+  }
 })
