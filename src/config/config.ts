@@ -154,6 +154,13 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
     })
   }
 
+  // Real OneUp is https-only (seed, "Security and Authentication"); a plain-http OneUp URL in
+  // production would send the client secret, codes and refresh tokens in clear.
+  if (production && !sandbox) {
+    for (const name of ['ONEUP_AUTHORIZATION_URL', 'ONEUP_TOKEN_URL', 'ONEUP_API_URL', 'ONEUP_REDIRECT_URI'] as const) {
+      if (env[name]?.startsWith('http:') === true) problems.push(`${name} must be https in production`)
+    }
+  }
   const trusted = env.TRUSTED_PROXIES === undefined ? { proxies: [], problems: [] } : parseTrustedProxies(env.TRUSTED_PROXIES)
   problems.push(...trusted.problems)
 

@@ -37,3 +37,13 @@ t.test('config refuses a bad proxy list and bad limits, with every problem at on
   t.match(error.message, /IP_RATE_LIMIT/)
   t.match(error.message, /AUTH_FAILURE_LIMIT/)
 })
+
+t.test('in production every OneUp URL must be https: the client secret and tokens travel on them', async (t) => {
+  const production = { ...base, NODE_ENV: 'production', ONEUP_CLIENT_ID: 'acme', ONEUP_CLIENT_SECRET: 's3cret' }
+  const error = t.throws(() =>
+    loadConfig({ ...production, ONEUP_TOKEN_URL: 'http://oneup.example.com/oauth2/token', ONEUP_REDIRECT_URI: 'http://broker.example.com/oauth/callback' }),
+  ) as ConfigError
+  t.same(error.problems, ['ONEUP_TOKEN_URL must be https in production', 'ONEUP_REDIRECT_URI must be https in production'])
+  t.equal(loadConfig({ ...production, ONEUP_TOKEN_URL: 'https://oneup.example.com/oauth2/token' }).config.oneup.tokenUrl, 'https://oneup.example.com/oauth2/token')
+  t.equal(loadConfig({ ...base, ONEUP_CLIENT_ID: 'acme', ONEUP_CLIENT_SECRET: 's', ONEUP_TOKEN_URL: 'http://127.0.0.1:4010/oauth2/token' }).config.oneup.tokenUrl, 'http://127.0.0.1:4010/oauth2/token', 'outside production a local OneUp is fine')
+})
