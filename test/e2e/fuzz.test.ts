@@ -13,7 +13,7 @@ import { dumpPrefix } from '../helpers/redis.js'
  * `FUZZ_SEED=<seed> npx tap test/e2e/fuzz.test.ts` (`FUZZ_RUNS` sets the count).
  */
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 1500)
+const RUNS = Number(process.env.FUZZ_RUNS ?? 2000)
 const SEED = process.env.FUZZ_SEED === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(process.env.FUZZ_SEED)
 
 interface Route {
