@@ -47,6 +47,9 @@ function redisErrorLogger(log: FastifyBaseLogger): (error: Error) => void {
 /** Largest request body (JSON): every broker request is tiny. */
 export const BODY_LIMIT = 16 * 1024
 
+/** Time to receive a whole request; answering it may take longer (a refresh waits on OneUp). */
+export const REQUEST_TIMEOUT_MS = 30_000
+
 /**
  * Builds the broker's HTTP app. The order below is the architecture:
  * errors → cookies → security headers → per-IP limits → health → OneUp sandbox (dev) → browser flow → app API → admin API.
@@ -56,6 +59,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(options.logger === undefined ? { logger: loggerOptions(config.logLevel) } : { loggerInstance: options.logger }),
     bodyLimit: BODY_LIMIT,
+    // A client gets this long to send its whole request (Fastify's default is no limit): slow-drip bodies end in a 408.
+    requestTimeout: REQUEST_TIMEOUT_MS,
     genReqId: requestId,
     // Wrong types are errors (seed, "Wrong values"), not silently coerced.
     ajv: { customOptions: { coerceTypes: false } },

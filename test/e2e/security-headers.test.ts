@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import { REQUEST_TIMEOUT_MS } from '../../src/app.js'
 import { relaxedCsp, STRICT_CSP } from '../../src/http/security-headers.js'
 import { RETURN_ORIGIN, startHarness } from '../helpers/harness.js'
 
@@ -53,4 +54,11 @@ t.test('a route can relax the CSP for itself only, every other directive and rou
   t.equal(relaxed.headers['x-frame-options'], 'DENY')
   t.equal((await h.app.inject({ method: 'GET', url: '/healthz' })).headers['content-security-policy'], STRICT)
   t.equal(Object.isFrozen(STRICT_CSP), true, 'nobody can loosen the shared policy by mutating it')
+})
+
+t.test('a client gets a bounded time to send its whole request (no slow-drip bodies holding sockets)', async (t) => {
+  const h = await startHarness(t)
+  await h.app.listen({ port: 0, host: '127.0.0.1' })
+  t.equal(h.app.server.requestTimeout, REQUEST_TIMEOUT_MS, 'the HTTP server enforces it')
+  t.ok(REQUEST_TIMEOUT_MS > 0 && REQUEST_TIMEOUT_MS <= 60_000)
 })
