@@ -1,4 +1,5 @@
 import cookie from '@fastify/cookie'
+import helmet from '@fastify/helmet'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { adminRoutes } from './admin/routes.js'
 import { createBroker, type Broker, type BrokerDeps } from './broker.js'
@@ -6,12 +7,14 @@ import { demoRoutes } from './demo/routes.js'
 import type { Config } from './config/config.js'
 import { BrokerError } from './errors.js'
 import { registerErrorHandling, sendError } from './http/errors.js'
+import { ipLimitsPlugin } from './http/ip-limits.js'
 import { registerOpenApi } from './http/openapi.js'
 import { registerRequestContext, requestScopedLog } from './http/request-context.js'
 import { appApiRoutes } from './http/routes/app-api.js'
 import { browserRoutes } from './http/routes/browser.js'
 import { docsRoutes } from './http/routes/docs.js'
 import { healthRoutes } from './http/routes/health.js'
+import { helmetOptions } from './http/security-headers.js'
 import { loggerOptions, requestId } from './logger.js'
 import { registerMetrics } from './metrics/plugin.js'
 import { sandboxPlugin } from './sandbox/plugin.js'
@@ -49,19 +52,26 @@ function redisErrorLogger(log: FastifyBaseLogger): (error: Error) => void {
 /** Largest request body (JSON): every broker request is tiny. */
 export const BODY_LIMIT = 16 * 1024
 
+/** Time to receive a whole request; answering it may take longer (a refresh waits on OneUp). */
+export const REQUEST_TIMEOUT_MS = 30_000
+
 /**
  * Builds the broker's HTTP app. The order below is the architecture:
- * errors → request context → OpenAPI → metrics → cookies → health → OneUp sandbox (dev) → browser flow →
- * app API → admin API → docs → demo (dev).
+ * errors → request context → OpenAPI → metrics → cookies → security headers → per-IP limits → health →
+ * OneUp sandbox (dev) → browser flow → app API → admin API → docs → demo (dev).
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { config } = options
   const app = Fastify({
     ...(options.logger === undefined ? { logger: loggerOptions(config.logLevel) } : { loggerInstance: options.logger }),
     bodyLimit: BODY_LIMIT,
+    // A client gets this long to send its whole request (Fastify's default is no limit): slow-drip bodies end in a 408.
+    requestTimeout: REQUEST_TIMEOUT_MS,
     genReqId: requestId,
     // Wrong types are errors (seed, "Wrong values"), not silently coerced.
     ajv: { customOptions: { coerceTypes: false } },
+    // X-Forwarded-For is believed from TRUSTED_PROXIES only: anyone else could pick the IP its limits count.
+    trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
     frameworkErrors: (error, request, reply) => {
       sendError(request, reply, new BrokerError('Unparsable', { cause: error }))
     },
@@ -86,6 +96,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerMetrics(app, broker.events)
 
   await app.register(cookie, { secret: config.cookieSecret })
+  await app.register(helmet, helmetOptions(config.publicUrl))
+  await app.register(ipLimitsPlugin, { broker })
   await app.register(healthRoutes, { broker })
   if (config.sandbox) {
     await app.register(sandboxPlugin, {

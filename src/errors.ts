@@ -31,6 +31,11 @@ export const ERRORS = {
   OneUpUnavailable: { code: '8', status: 503, message: 'OneUp is unavailable. Retry later.' },
   StoreUnavailable: { code: '9', status: 503, message: 'The token store is unavailable. Retry later.' },
   TooLarge: { code: '10', status: 413, message: 'The request is too large.' },
+  Unreadable: {
+    code: '11',
+    status: 500,
+    message: 'The stored tokens of this connection cannot be opened: unknown encryption key, or a tampered record.',
+  },
   BusinessRule: { code: '30', status: 422, message: 'Business logic violation. The request cannot be fulfilled.' },
 } as const
 

@@ -2,6 +2,48 @@ import type { FastifyRequest } from 'fastify'
 import type { LoggerOptions } from 'pino'
 
 /**
+ * Names of fields that can hold a token, a code, a verifier, a state, a key,
+ * a cookie or a secret, in the spellings the broker, OneUp and openid-client use.
+ */
+const SECRET_FIELDS = [
+  'authorization',
+  'cookie',
+  'set-cookie',
+  'access_token',
+  'accessToken',
+  'refresh_token',
+  'refreshToken',
+  'id_token',
+  'code',
+  'code_verifier',
+  'verifier',
+  'pkceCodeVerifier',
+  'state',
+  'token',
+  'key',
+  'client_secret',
+  'clientSecret',
+  'secret',
+  'password',
+  'sealed',
+]
+
+/**
+ * Where redaction looks: the request's and answer's headers, and each secret
+ * field at the top of a log object and one level down (`{ err: { … } }`,
+ * `{ body: { … } }`). Top-level `code` is left alone: it is the broker's
+ * error code in the error handler's lines, never an OAuth code.
+ */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-authorization"]',
+  'res.headers["set-cookie"]',
+  ...SECRET_FIELDS.filter((field) => field !== 'code').map((field) => (/^[A-Za-z_]+$/.test(field) ? field : `["${field}"]`)),
+  ...SECRET_FIELDS.map((field) => (/^[A-Za-z_]+$/.test(field) ? `*.${field}` : `*["${field}"]`)),
+]
+
+/**
  * Log options shared by the server and the tests. Requests are logged by route
  * pattern, never by raw URL: `/connect/<token>` and `/oauth/callback?code&state`
  * carry secrets. Redaction is the second wall, for anything logged by mistake.
@@ -9,24 +51,7 @@ import type { LoggerOptions } from 'pino'
 export function loggerOptions(level: string): LoggerOptions {
   return {
     level,
-    redact: {
-      paths: [
-        'req.headers.authorization',
-        'req.headers.cookie',
-        'res.headers["set-cookie"]',
-        '*.authorization',
-        '*.access_token',
-        '*.refresh_token',
-        '*.code',
-        '*.code_verifier',
-        '*.client_secret',
-        '*.state',
-        '*.token',
-        '*.key',
-        '*.password',
-      ],
-      censor: '[redacted]',
-    },
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     serializers: {
       req(request: FastifyRequest) {
         return { method: request.method, route: request.routeOptions?.url ?? '(no route)' }

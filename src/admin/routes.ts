@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { Broker } from '../broker.js'
-import { secretsEqual } from '../crypto/random.js'
+import { matchesDigest, secretDigest } from '../crypto/random.js'
 import { fail } from '../errors.js'
 import { bearer, BearerHeaders, ErrorBody, ID_PATTERN } from '../http/schemas.js'
 
@@ -31,12 +31,17 @@ const AppView = Type.Object({
  */
 export const adminRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fastify, { broker }) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  const adminKey = broker.config.adminKey
+  // Only the key's digest is kept here; a presented key is hashed and compared in constant time.
+  const adminKeyDigest = broker.config.adminKey === undefined ? undefined : secretDigest(broker.config.adminKey)
 
   app.addHook('onRequest', async (request) => {
-    if (adminKey === undefined) throw fail('NotFound', { reason: 'The admin API is off: set BROKER_ADMIN_KEY.' })
-    const presented = bearer(request.headers.authorization)
-    if (presented === undefined || !secretsEqual(presented, adminKey)) throw fail('Unauthorized', { reason: 'Send the admin key as Authorization: Bearer <key>.' })
+    if (adminKeyDigest === undefined) throw fail('NotFound', { reason: 'The admin API is off: set BROKER_ADMIN_KEY.' })
+    await request.server.ipLimits.authenticate(request, async () => {
+      const presented = bearer(request.headers.authorization)
+      if (presented === undefined || !matchesDigest(presented, adminKeyDigest)) {
+        throw fail('Unauthorized', { reason: 'Send the admin key as Authorization: Bearer <key>.' })
+      }
+    })
   })
 
   app.post(
@@ -63,7 +68,13 @@ export const adminRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fastif
 
   app.get(
     '/v1/admin/apps',
-    { schema: { summary: 'List apps with their key ids (never keys)', headers: BearerHeaders, response: { 200: Type.Object({ items: Type.Array(AppView) }) } } },
+    {
+      schema: {
+        summary: 'List apps with their key ids (never keys)',
+        headers: BearerHeaders,
+        response: { 200: Type.Object({ items: Type.Array(AppView) }), '4xx': ErrorBody },
+      },
+    },
     async () => ({ items: await broker.appService.list() }),
   )
 

@@ -19,6 +19,12 @@ export interface AuthenticatedApp {
 export const allowsTenant = (app: Pick<AuthenticatedApp, 'tenants'>, tenantId: string): boolean =>
   app.tenants.includes('*') || app.tenants.includes(tenantId)
 
+/** Stand-ins compared against when the app is unknown; no key hashes to them. */
+const DECOY_KEYS = [
+  { keyId: 'decoy-1', hash: sha256hex('decoy key 1'), createdAt: 0, lastUsedAt: undefined },
+  { keyId: 'decoy-2', hash: sha256hex('decoy key 2'), createdAt: 0, lastUsedAt: undefined },
+]
+
 const CACHE_MS = 60_000
 const CACHE_MAX = 10_000
 
@@ -48,13 +54,26 @@ export class AppAuthenticator {
 
     const appId = appIdOfKey(key)
     const stored = appId === undefined ? undefined : await this.apps.get(appId)
-    const match = stored?.keys.find((candidate) => hashesEqual(candidate.hash, hash))
+    // An unknown app is compared against decoys, and every candidate is compared (no early
+    // exit): an unknown app and a wrong secret do the same work and give the same answer.
+    let match: StoredApp['keys'][number] | undefined
+    for (const candidate of stored?.keys ?? DECOY_KEYS) if (hashesEqual(candidate.hash, hash)) match ??= candidate
     if (stored === undefined || match === undefined) throw fail('Unauthorized', { reason: 'Unknown or revoked app key.' })
 
     const app = toAuthenticated(stored, match.keyId)
     if (this.cache.size >= CACHE_MAX) this.cache.clear()
     this.cache.set(hash, { app, until: this.now() + CACHE_MS })
     return app
+  }
+
+  /**
+   * True when this replica verified this exact key within the last minute: then
+   * {@link authenticate} answers from memory (the per-IP failure limit skips it).
+   */
+  isVerified(key: string | undefined): boolean {
+    if (key === undefined || key === '') return false
+    const cached = this.cache.get(sha256hex(key))
+    return cached !== undefined && cached.until > this.now()
   }
 
   /**

@@ -4,6 +4,7 @@ import { Value } from 'typebox/value'
 import { EnvSchema, type Env } from './env.js'
 import { parseKeySpecs, type KeySpec } from './keyring-spec.js'
 import { loadDevSecrets, type DevSecrets, type DevSecretValues } from './dev-secrets.js'
+import { parseTrustedProxies } from './trusted-proxies.js'
 
 export type { KeySpec }
 
@@ -36,6 +37,15 @@ export interface Config {
   cookieSecret: string
   adminKey: string | undefined
   logLevel: Env['LOG_LEVEL']
+  /** Peers whose `X-Forwarded-For` is believed (addresses, CIDR ranges, proxy-addr names); empty: nobody's. */
+  trustedProxies: string[]
+  /** Per client IP, per 15-minute window (SECURITY.md). */
+  ipLimits: {
+    /** Calls to each browser route (`/connect/:token`, `/oauth/callback`). */
+    browser: number
+    /** Failed authentications (wrong app or admin key) before every unverified key from that IP gets 429. */
+    authFailures: number
+  }
 }
 
 /** Thrown at boot with every problem found, one per line; never holds a secret. */
@@ -144,6 +154,16 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
     })
   }
 
+  // Real OneUp is https-only (seed, "Security and Authentication"); a plain-http OneUp URL in
+  // production would send the client secret, codes and refresh tokens in clear.
+  if (production && !sandbox) {
+    for (const name of ['ONEUP_AUTHORIZATION_URL', 'ONEUP_TOKEN_URL', 'ONEUP_API_URL', 'ONEUP_REDIRECT_URI'] as const) {
+      if (env[name]?.startsWith('http:') === true) problems.push(`${name} must be https in production`)
+    }
+  }
+  const trusted = env.TRUSTED_PROXIES === undefined ? { proxies: [], problems: [] } : parseTrustedProxies(env.TRUSTED_PROXIES)
+  problems.push(...trusted.problems)
+
   if (problems.length > 0) throw new ConfigError(problems)
 
   const sandboxBase = `${publicUrl}/sandbox`
@@ -170,6 +190,8 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
     cookieSecret: cookieSecret as string,
     adminKey,
     logLevel: env.LOG_LEVEL,
+    trustedProxies: trusted.proxies,
+    ipLimits: { browser: env.IP_RATE_LIMIT, authFailures: env.AUTH_FAILURE_LIMIT },
   }
   return { config, warnings }
 }

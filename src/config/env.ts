@@ -28,6 +28,9 @@ export const EnvSchema = Type.Object({
   COOKIE_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   BROKER_ADMIN_KEY: Type.Optional(Type.String({ minLength: 43 })),
   DEV_SECRETS_FILE: Type.String({ minLength: 1, default: '.broker-dev.json' }),
+  TRUSTED_PROXIES: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+  IP_RATE_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 300 }),
+  AUTH_FAILURE_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 30 }),
   LOG_LEVEL: Type.Union(
     [
       Type.Literal('fatal'),

@@ -13,3 +13,11 @@ export const sha256hex = (value: string): string => createHash('sha256').update(
 export function secretsEqual(a: string, b: string): boolean {
   return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest())
 }
+
+/** SHA-256 digest of a secret, to keep and compare against instead of the secret itself. */
+export const secretDigest = (secret: string): Buffer => createHash('sha256').update(secret).digest()
+
+/** Whether a presented secret hashes to a kept {@link secretDigest}, in constant time. */
+export function matchesDigest(presented: string, digest: Buffer): boolean {
+  return timingSafeEqual(secretDigest(presented), digest)
+}

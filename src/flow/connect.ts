@@ -174,6 +174,9 @@ export class ConnectService {
       return finished('error', oauthErrorId(params.error), description === '' ? undefined : description)
     }
     if (params.code === undefined || params.code === '') return finished('error', 'invalid_callback', 'OneUp sent neither a code nor an error.')
+    // A link connects one OneUp account, once: a second browser's flow on the same link
+    // (a forwarded or leaked link) must not replace the account the first one connected.
+    if ((await this.deps.flows.getSession(flow.sessionHash)) === undefined) return finished('error', 'link_used')
 
     let tokens
     try {
@@ -190,6 +193,8 @@ export class ConnectService {
       return finished('error', 'no_refresh_token', 'OneUp did not grant offline access.')
     }
 
+    // The check above spares OneUp a useless exchange; this one settles a race between two flows.
+    if (!(await this.deps.flows.consumeSession(flow.sessionHash))) return finished('error', 'link_used')
     const now = this.now()
     const tokenSet = {
       accessToken: tokens.accessToken,
@@ -212,8 +217,6 @@ export class ConnectService {
       },
       now,
     )
-    // The link has done its job: it cannot connect anyone else's OneUp account now.
-    await this.deps.flows.deleteSession(flow.sessionHash)
     this.deps.events.emit('connection.created', { tenantId: flow.tenantId, userId: flow.userId, appId: flow.appId })
     return finished('connected')
   }

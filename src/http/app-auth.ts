@@ -25,13 +25,19 @@ export function setRateHeaders(reply: FastifyReply, rate: RateState): void {
 }
 
 /**
- * preHandler of every app route: the bearer key must be an active app key; the
- * call is counted in the app's window (unless the route does it itself, in the
- * same round trip as its read).
+ * Hook of every app route (`onRequest`: before the body is even read): the
+ * bearer key must be an active app key, under the client IP's limit on failed
+ * authentications; the call is counted in the app's window (unless the route
+ * does it itself, in the same round trip as its read).
  */
 export function appAuthHook(broker: Broker) {
   return async function authenticateApp(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const app = await broker.authenticator.authenticate(bearer(request.headers.authorization))
+    const key = bearer(request.headers.authorization)
+    const app = await request.server.ipLimits.authenticate(
+      request,
+      () => broker.authenticator.authenticate(key),
+      broker.authenticator.isVerified(key),
+    )
     request.callerApp = app
     if (request.routeOptions.config.countsItself === true) return
     const now = broker.now()

@@ -10,6 +10,7 @@ const WORDS: Record<string, string> = {
   server_error: 'OneUp had a problem and could not finish. Please try again in a few minutes.',
   invalid_grant: 'The sign-in took too long or was already used. Please start again from the app.',
   no_refresh_token: 'OneUp did not grant lasting access, so nothing was connected.',
+  link_used: 'This connect link was already used or has expired, so nothing was connected. Please start again from the app.',
   invalid_callback: 'OneUp sent you back without an answer. Please start again from the app.',
   login_required: 'You were not signed in to OneUp. Please start again from the app.',
   consent_required: 'OneUp needs your consent to connect. Please start again from the app.',

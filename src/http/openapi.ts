@@ -44,6 +44,7 @@ const MEANINGS: Partial<Record<ErrorKind, string>> = {
   OneUpUnavailable: 'OneUp is unavailable; `Retry-After`',
   StoreUnavailable: 'Redis is unavailable; `Retry-After`',
   TooLarge: 'the body is over 16 KiB',
+  Unreadable: 'a stored connection cannot be opened (its encryption key is missing, or the record was tampered with): never served, logged',
   BusinessRule: 'business rule (e.g. a third app key)',
 }
 
@@ -96,7 +97,7 @@ const ROUTES: Record<string, RouteDoc> = {
   'POST /v1/token': {
     tags: ['apps'],
     security: 'app',
-    errors: [...APP_ERRORS, ...BODY_ERRORS, 'TenantForbidden', 'NotFound', 'ReauthRequired', 'OneUpUnavailable'],
+    errors: [...APP_ERRORS, ...BODY_ERRORS, 'TenantForbidden', 'NotFound', 'ReauthRequired', 'OneUpUnavailable', 'Unreadable'],
     description:
       'Refreshes first when the access token has less than `max(min_ttl, 60)` seconds left, or on `force_refresh` ' +
       '(after OneUp answered "the provided token is not active"); one refresh per connection at a time across every replica. ' +

@@ -8,13 +8,13 @@ const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;
 /** Escapes text for HTML content and attribute values. */
 export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => ENTITIES[c] ?? c)
 
-/** Headers every broker page carries. */
+/**
+ * Headers every broker page carries. The security headers (CSP, Referrer-Policy,
+ * frame and sniffing rules) come from `@fastify/helmet` for every answer: see
+ * `security-headers.ts`, their one source.
+ */
 export const PAGE_HEADERS = {
   'content-type': 'text/html; charset=utf-8',
-  'content-security-policy': "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-  'referrer-policy': 'no-referrer',
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'DENY',
   'cache-control': 'no-store',
 } as const
 
@@ -27,10 +27,13 @@ export interface PageContent {
   link?: { href: string; text: string }
 }
 
-/** A complete page. Every value is escaped. */
+/** Only http(s) URLs and same-site paths become links: never `javascript:`, `data:` or `//host`. */
+const isSafeHref = (href: string): boolean => /^(https?:\/\/|\/(?![/\\]))/i.test(href)
+
+/** A complete page. Every value is escaped; a link that is not http(s) or a path is left out. */
 export function renderPage(content: PageContent): string {
   const paragraphs = content.paragraphs.map((p) => `<p>${escapeHtml(p)}</p>`).join('\n      ')
-  const link = content.link === undefined ? '' : `\n      <p><a class="button" href="${escapeHtml(content.link.href)}">${escapeHtml(content.link.text)}</a></p>`
+  const link = content.link === undefined || !isSafeHref(content.link.href) ? '' : `\n      <p><a class="button" href="${escapeHtml(content.link.href)}">${escapeHtml(content.link.text)}</a></p>`
   return `<!doctype html>
 <html lang="en">
   <head>

@@ -30,8 +30,9 @@ export class FlowStore {
     return text === null ? undefined : (JSON.parse(text) as ConnectSession)
   }
 
-  async deleteSession(tokenHash: string): Promise<void> {
-    await this.redis.del(this.keys.connectSession(tokenHash))
+  /** Deletes a session and says whether it was still there: of two flows finishing one link, one wins. */
+  async consumeSession(tokenHash: string): Promise<boolean> {
+    return (await this.redis.del(this.keys.connectSession(tokenHash))) === 1
   }
 
   async saveState(stateHash: string, sealed: string, ttlMs: number): Promise<void> {

@@ -1,4 +1,5 @@
-import type { Sealer } from '../crypto/sealer.js'
+import { SealError, type Sealer } from '../crypto/sealer.js'
+import { BrokerError } from '../errors.js'
 import type { StoredConnection } from '../store/connections.js'
 
 /** What is sealed in a connection record. Never leaves the broker except the access token. */
@@ -38,7 +39,15 @@ export class TokenOpener {
     const hit = this.cache.get(sealed)
     // A copied record under another key has the same ciphertext: check the binding even on a hit.
     if (hit !== undefined && hit.binding === binding) return hit.tokens
-    const tokens = await this.sealer.open<TokenSet>(sealed, binding)
+    let tokens: TokenSet
+    try {
+      tokens = await this.sealer.open<TokenSet>(sealed, binding)
+    } catch (error) {
+      // A key missing from TOKEN_ENCRYPTION_KEYS, or a record not sealed for this
+      // tenant and user: never served, and loud (5xx are logged with their cause).
+      if (error instanceof SealError) throw new BrokerError('Unreadable', { cause: error })
+      throw error
+    }
     this.remember(sealed, binding, tokens)
     return tokens
   }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startHarness } from '../helpers/harness.js'
+import { ADMIN_KEY, CLIENT_SECRET, startHarness, walkToCallback } from '../helpers/harness.js'
 import { dumpPrefix } from '../helpers/redis.js'
 
 /** A fetch that remembers every secret OneUp and the broker exchange: the values to hunt for afterwards. */
@@ -22,7 +22,7 @@ function recordingFetch(secrets: Set<string>): typeof fetch {
   }
 }
 
-t.test('after a full flow and refreshes, no token, code, verifier or state is in Redis in plaintext, nor in the logs', async (t) => {
+t.test('after a full flow, refreshes, a failing refresh, a denied flow, a replay and wrong keys, no token, code, verifier, state, key or secret is in Redis in plaintext, nor in the logs', async (t) => {
   const secrets = new Set<string>()
   const clock = { ms: Date.now() }
   const h = await startHarness(t, { app: { fetch: recordingFetch(secrets), now: () => clock.ms } })
@@ -30,10 +30,30 @@ t.test('after a full flow and refreshes, no token, code, verifier or state is in
   secrets.add(key)
   const session = (await h.asApp(key, 'POST', '/v1/connect-sessions', { tenant_id: 'acme', user_id: 'alice' })).json()
   secrets.add(session.token)
-  const { callback, callbackUrl } = await h.connect(key, 'acme', 'alice')
+  const { callback, callbackUrl, cookies } = await h.connect(key, 'acme', 'alice')
   t.equal(callback.statusCode, 200)
   secrets.add(callbackUrl.searchParams.get('state') ?? '')
   secrets.add(callbackUrl.searchParams.get('code') ?? '')
+  for (const value of Object.values(cookies)) {
+    secrets.add(value)
+    secrets.add(value.slice(0, value.lastIndexOf('.')))
+  }
+  // The broker's own secrets, and the words of a OneUp error (shown escaped to its user, never logged).
+  for (const secret of [ADMIN_KEY, CLIENT_SECRET, h.config.cookieSecret, ...h.config.encryptionKeys.map((k) => Buffer.from(k.key).toString('base64url'))]) secrets.add(secret)
+  const denied = (await h.asApp(key, 'POST', '/v1/connect-sessions', { tenant_id: 'acme', user_id: 'bob' })).json()
+  secrets.add(denied.token)
+  const deniedFlow = await walkToCallback(h.app, denied.url, { deny: true })
+  const words = `words-${Date.now().toString(36)}-of-oneup`
+  const deniedUrl = new URL(deniedFlow.callbackUrl)
+  deniedUrl.searchParams.set('error_description', words)
+  secrets.add(words)
+  secrets.add(deniedUrl.searchParams.get('state') ?? '')
+  t.equal((await h.app.inject({ method: 'GET', url: deniedUrl.pathname + deniedUrl.search, cookies: deniedFlow.cookies })).statusCode, 400)
+  // A replayed callback, and a wrong admin key.
+  t.equal((await h.app.inject({ method: 'GET', url: callbackUrl.pathname + callbackUrl.search, cookies })).statusCode, 400)
+  const wrongAdmin = `${ADMIN_KEY.slice(0, -2)}zz`
+  secrets.add(wrongAdmin)
+  t.equal((await h.app.inject({ method: 'GET', url: '/v1/admin/apps', headers: { authorization: `Bearer ${wrongAdmin}` } })).statusCode, 401)
 
   for (let i = 0; i < 2; i += 1) {
     clock.ms += 3600 * 1000
@@ -45,6 +65,7 @@ t.test('after a full flow and refreshes, no token, code, verifier or state is in
   await h.sandbox.control('/faults', 'POST', { mode: 'status', status: 500, count: 5 })
   t.equal((await h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice', force_refresh: true })).statusCode, 503)
   t.equal((await h.asApp(`${key}zz`, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice' })).statusCode, 401)
+  secrets.add(`${key}zz`)
 
   secrets.delete('')
   const refreshTokens = [...secrets].filter((s) => s.startsWith('ory_rt_'))

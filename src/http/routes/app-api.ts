@@ -16,7 +16,7 @@ const TokenAnswer = Type.Object({
 /** The API internal apps call with their key (CONTRACT §3). */
 export const appApiRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fastify, { broker }) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
-  app.addHook('preHandler', appAuthHook(broker))
+  app.addHook('onRequest', appAuthHook(broker))
 
   app.post(
     '/v1/connect-sessions',

@@ -14,6 +14,9 @@ export const FLOW_COOKIE = 'oneup_broker_flow'
 
 const Param = (maxLength: number) => Type.Optional(Type.String({ maxLength }))
 
+/** The one header the browser routes read: the flow cookie rides in it. */
+const CookieHeaders = Type.Object({ cookie: Type.Optional(Type.String({ maxLength: 8192 })) })
+
 /** What an end user's browser meets: the connect link, the callback, the stylesheet (CONTRACT §4). */
 export const browserRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fastify, { broker }) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
@@ -29,8 +32,8 @@ export const browserRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fast
   app.get(
     '/connect/:token',
     {
-      config: { html: true },
-      schema: { params: Type.Object({ token: Type.String({ maxLength: 256 }) }) },
+      config: { html: true, rateLimit: fastify.ipLimits.browserRoute },
+      schema: { params: Type.Object({ token: Type.String({ maxLength: 256 }) }), headers: CookieHeaders },
     },
     async (request, reply) => {
       let started
@@ -49,15 +52,16 @@ export const browserRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fast
         path: '/',
         maxAge: FLOW_TTL_MS / 1000,
       })
-      return reply.header('cache-control', 'no-store').header('referrer-policy', 'no-referrer').redirect(redirectTo, 302)
+      return reply.header('cache-control', 'no-store').redirect(redirectTo, 302)
     },
   )
 
   app.get(
     '/oauth/callback',
     {
-      config: { html: true },
+      config: { html: true, rateLimit: fastify.ipLimits.browserRoute },
       schema: {
+        headers: CookieHeaders,
         querystring: Type.Object({
           state: Param(512),
           code: Param(2048),

@@ -1,0 +1,95 @@
+import rateLimit, { normalizeIP, type RateLimitOptions } from '@fastify/rate-limit'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Broker } from '../broker.js'
+import { BrokerError } from '../errors.js'
+import { WINDOW_MS } from '../store/window.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Per-client-IP limits: on the browser routes, and on failed authentication. */
+    ipLimits: IpLimits
+  }
+}
+
+export interface IpLimits {
+  /** `config.rateLimit` of a browser route: calls per client IP per 15-minute window. */
+  readonly browserRoute: RateLimitOptions
+  /**
+   * Runs one authentication attempt under the client IP's failed-authentication
+   * limit. Each failure (a `401`) is counted; once an IP has failed
+   * `AUTH_FAILURE_LIMIT` times in its window, every attempt from it answers 429
+   * (code 4) with `Retry-After`, right or wrong, so guessing stops paying.
+   * `verified` attempts (a key this replica already checked) skip the limit:
+   * the hand-out's hot path makes no extra Redis call.
+   */
+  authenticate<T>(request: FastifyRequest, attempt: () => Promise<T>, verified?: boolean): Promise<T>
+}
+
+/**
+ * The client's address as the rate-limit key, hash-tagged like every broker
+ * key. IPv6 clients are counted per /64 (one host owns a whole /64, so
+ * counting single addresses would let it rotate through them).
+ * `request.ip` already honours `TRUSTED_PROXIES` and nothing else.
+ */
+const ipTag = (request: FastifyRequest): string => `{ip:${normalizeIP(request.ip ?? 'unknown')}}`
+
+/** The seed's 429 for a per-IP bucket; on browser routes the error handler renders it as a page. */
+function limited(retryAfterSeconds: number, what: string): BrokerError {
+  return new BrokerError('RateLimited', {
+    reason: `Too many ${what} from this address in this 15-minute window.`,
+    retryAfter: Math.max(1, retryAfterSeconds),
+  })
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown }
+const settle = <T>(promise: Promise<T>): Promise<Settled<T>> =>
+  promise.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  )
+
+/**
+ * Registers `@fastify/rate-limit` on the broker's Redis (so every replica
+ * shares the counts) with no global limit, and decorates the app with
+ * {@link IpLimits}. Register it before the routes that use `browserRoute`.
+ * Keys: `<prefix>ip:auth:{ip:<addr>}` for failures, `<prefix>ip:<METHOD><route>-{ip:<addr>}` per browser route.
+ */
+export const ipLimitsPlugin = fp(
+  async (app: FastifyInstance, { broker }: { broker: Broker }) => {
+    const { config } = broker
+    await app.register(rateLimit, {
+      global: false,
+      redis: broker.redis,
+      nameSpace: `${config.redis.keyPrefix}ip:`,
+      timeWindow: WINDOW_MS,
+      // These global settings are the failed-authentication bucket's (createRateLimit below).
+      max: config.ipLimits.authFailures,
+      keyGenerator: (request) => `auth:${ipTag(request)}`,
+      // The seed has no X-Ratelimit-Reset; Retry-After says when on a 429.
+      addHeaders: { 'x-ratelimit-reset': false },
+      addHeadersOnExceeding: { 'x-ratelimit-reset': false },
+      errorResponseBuilder: (_request, context) => limited(Math.ceil(context.ttl / 1000), 'requests'),
+    })
+    const failures = app.createRateLimit()
+
+    const ipLimits: IpLimits = {
+      browserRoute: { max: config.ipLimits.browser, timeWindow: WINDOW_MS, keyGenerator: ipTag },
+
+      async authenticate(request, attempt, verified = false) {
+        if (verified) return attempt()
+        // The read of the failure count goes out with the attempt's own read: no added latency.
+        const [before, outcome] = await Promise.all([failures(request, { increment: false }), settle(attempt())])
+        if (!before.isAllowed && before.isExceeded) throw limited(before.ttlInSeconds, 'failed authentications')
+        if (outcome.ok) return outcome.value
+        if (outcome.error instanceof BrokerError && outcome.error.kind === 'Unauthorized') {
+          const after = await failures(request)
+          if (!after.isAllowed && after.isExceeded) throw limited(after.ttlInSeconds, 'failed authentications')
+        }
+        throw outcome.error
+      },
+    }
+    app.decorate('ipLimits', ipLimits)
+  },
+  { name: 'ip-limits', fastify: '5.x' },
+)

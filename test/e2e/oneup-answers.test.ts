@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto'
+import t, { type Test } from 'tap'
+import { startHarness, walkToCallback } from '../helpers/harness.js'
+import { dumpPrefix } from '../helpers/redis.js'
+
+/** Values a hostile or broken OneUp answer carries: none may reach Redis, a log line or an answer. */
+const PLANTED = {
+  access: `planted_at_${randomBytes(8).toString('hex')}`,
+  refresh: `planted_rt_${randomBytes(8).toString('hex')}`,
+  words: `planted_words_${randomBytes(8).toString('hex')}`,
+}
+
+const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
+
+/** Token-endpoint answers that must be refused, each a fresh Response per call. */
+const BAD_ANSWERS: Array<[string, () => Response]> = [
+  ['a body that is not JSON', () => new Response(`<html>${PLANTED.words} ${PLANTED.refresh}</html>`, { status: 200, headers: { 'content-type': 'text/html' } })],
+  ['JSON that is not an object', () => json([PLANTED.access, PLANTED.refresh])],
+  ['no access_token', () => json({ token_type: 'bearer', refresh_token: PLANTED.refresh, expires_in: 3600 })],
+  ['an access_token that is not a string', () => json({ access_token: 42, token_type: 'bearer', refresh_token: PLANTED.refresh })],
+  ['a refresh_token that is not a string', () => json({ access_token: PLANTED.access, token_type: 'bearer', refresh_token: { value: PLANTED.refresh } })],
+  ['a token_type other than bearer', () => json({ access_token: PLANTED.access, token_type: 'mac', refresh_token: PLANTED.refresh })],
+  ['an access_token over 4 KiB', () => json({ access_token: `${PLANTED.access}${'a'.repeat(5000)}`, token_type: 'bearer', refresh_token: PLANTED.refresh })],
+  ['a body over 64 KiB', () => json({ access_token: PLANTED.access, token_type: 'bearer', refresh_token: PLANTED.refresh, pad: 'x'.repeat(100_000) })],
+  [
+    'a body over 64 KiB sent without a length',
+    () => {
+      const chunk = new TextEncoder().encode(`{"access_token":"${PLANTED.access}","token_type":"bearer","refresh_token":"${PLANTED.refresh}","pad":"${'x'.repeat(80_000)}"}`)
+      return new Response(new ReadableStream({ start: (controller) => (controller.enqueue(chunk), controller.close()) }), { status: 200 })
+    },
+  ],
+  ['a 500 with words of its own', () => json({ error: 'server_error', error_description: PLANTED.words, refresh_token: PLANTED.refresh }, 500)],
+]
+
+/** A fetch to OneUp that answers from `bad` while it is set: a broken or hostile OneUp. */
+function tamperingFetch(): { fetch: typeof fetch; answer: { bad: (() => Response) | undefined; served: number } } {
+  const answer: { bad: (() => Response) | undefined; served: number } = { bad: undefined, served: 0 }
+  return {
+    answer,
+    fetch: async (input, init) => {
+      const url = input instanceof Request ? input.url : String(input)
+      if (answer.bad !== undefined && url.endsWith('/oauth2/token')) {
+        answer.served += 1
+        return answer.bad()
+      }
+      return fetch(input, init)
+    },
+  }
+}
+
+async function assertNoPlantedValue(t: Test, h: { prefix: string; logs: string[] }, answers: string[]): Promise<void> {
+  const stored = (await dumpPrefix(h.prefix)).map((d) => `${d.key} ${d.text}`).join('\n')
+  const logs = h.logs.join('\n')
+  for (const [name, value] of Object.entries(PLANTED)) {
+    t.notOk(stored.includes(value), `planted ${name} not in Redis`)
+    t.notOk(logs.includes(value), `planted ${name} not in the logs`)
+    t.notOk(answers.some((a) => a.includes(value)), `planted ${name} not in any answer`)
+  }
+}
+
+t.test('a broken or hostile token answer to the code exchange stores nothing and names no secret', async (t) => {
+  const { fetch, answer } = tamperingFetch()
+  const h = await startHarness(t, { app: { fetch } })
+  const { key } = await h.createApp()
+  const answers: string[] = []
+  for (const [index, [what, bad]] of BAD_ANSWERS.entries()) {
+    const userId = `user${index}`
+    const session = (await h.asApp(key, 'POST', '/v1/connect-sessions', { tenant_id: 'acme', user_id: userId })).json()
+    const flow = await walkToCallback(h.app, session.url)
+    answer.bad = bad
+    const callback = await h.app.inject({ method: 'GET', url: flow.callbackUrl.pathname + flow.callbackUrl.search, cookies: flow.cookies })
+    answer.bad = undefined
+    t.equal(answer.served, index + 1, `${what}: the broker did read the bad answer`)
+    t.equal(callback.statusCode, 503, `${what}: OneUp is taken as unavailable`)
+    t.match(callback.body, /OneUp could not be reached/, `${what}: the user is told so`)
+    const token = await h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: userId })
+    t.equal(token.statusCode, 404, `${what}: no connection was stored`)
+    answers.push(callback.body, JSON.stringify(callback.headers), token.body)
+  }
+  await assertNoPlantedValue(t, h, answers)
+})
+
+t.test('a broken or hostile token answer to a refresh keeps the stored refresh token and names no secret', async (t) => {
+  const { fetch, answer } = tamperingFetch()
+  const clock = { ms: Date.now() }
+  const h = await startHarness(t, { app: { fetch, now: () => clock.ms, refreshPolicy: { cooldownMs: 1, maxAttempts: 1 } } })
+  const { key } = await h.createApp()
+  t.equal((await h.connect(key, 'acme', 'alice')).callback.statusCode, 200)
+  const token = (body: Record<string, unknown> = {}) => h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice', ...body })
+  const before = (await token()).json().access_token as string
+
+  const answers: string[] = []
+  let tampered = 0
+  for (const [what, bad] of BAD_ANSWERS) {
+    clock.ms += 60_000
+    answer.bad = bad
+    const refused = await token({ force_refresh: true })
+    answer.bad = undefined
+    t.equal(refused.statusCode, 503, `${what}: 503`)
+    t.equal(refused.json().error.code, '8', `${what}: OneUp unavailable`)
+    t.equal(answer.served, ++tampered, `${what}: the broker did read the bad answer`)
+    answers.push(refused.body)
+    // The cooldown is 1 ms of real time (Redis keeps it): let it lapse before the next one.
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    const served = await token()
+    t.equal(served.json().access_token, before, `${what}: the stored token set is unchanged`)
+  }
+
+  clock.ms += 60_000
+  const healthy = await token({ force_refresh: true })
+  t.equal(healthy.statusCode, 200, 'with OneUp healthy again the kept refresh token works')
+  t.not(healthy.json().access_token, before)
+  t.equal((await h.sandbox.counters()).reuse_detections, 0, 'no refresh token was spent on a bad answer')
+  await assertNoPlantedValue(t, h, answers)
+})
