@@ -6,6 +6,7 @@ import type { Config } from './config/config.js'
 import { BrokerError } from './errors.js'
 import { registerErrorHandling, sendError } from './http/errors.js'
 import { appApiRoutes } from './http/routes/app-api.js'
+import { appConnectionRoutes } from './http/routes/connections.js'
 import { browserRoutes } from './http/routes/browser.js'
 import { healthRoutes } from './http/routes/health.js'
 import { loggerOptions, requestId } from './logger.js'
@@ -18,7 +19,7 @@ declare module 'fastify' {
   }
 }
 
-export interface AppOptions extends Pick<BrokerDeps, 'fetch' | 'now' | 'refreshPolicy' | 'events'> {
+export interface AppOptions extends Pick<BrokerDeps, 'fetch' | 'now' | 'refreshPolicy' | 'events' | 'ops'> {
   config: Config
   /** A pino logger to use; by default one is made from `config.logLevel`. */
   logger?: FastifyBaseLogger
@@ -72,8 +73,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.now !== undefined) brokerDeps.now = options.now
   if (options.refreshPolicy !== undefined) brokerDeps.refreshPolicy = options.refreshPolicy
   if (options.events !== undefined) brokerDeps.events = options.events
+  if (options.ops !== undefined) brokerDeps.ops = options.ops
   const broker = createBroker(brokerDeps)
   app.decorate('broker', broker)
+  // Background workers (webhook delivery, re-encryption, keep-alive) run while the app does.
+  app.addHook('onReady', async () => broker.workers.start())
+  app.addHook('preClose', async () => broker.workers.stop())
 
   await app.register(cookie, { secret: config.cookieSecret })
   await app.register(healthRoutes, { broker })
@@ -91,6 +96,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }
   await app.register(browserRoutes, { broker })
   await app.register(appApiRoutes, { broker })
+  await app.register(appConnectionRoutes, { broker })
   await app.register(adminRoutes, { broker })
   return app
 }

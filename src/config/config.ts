@@ -36,6 +36,10 @@ export interface Config {
   cookieSecret: string
   adminKey: string | undefined
   logLevel: Env['LOG_LEVEL']
+  /** The sweeper that refreshes connections nobody used for a while (0 ms: off). */
+  keepAlive: { staleAfterMs: number; intervalMs: number; batchSize: number }
+  webhooks: { timeoutMs: number; maxAttempts: number }
+  audit: { maxEntries: number }
 }
 
 /** Thrown at boot with every problem found, one per line; never holds a secret. */
@@ -170,6 +174,13 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
     cookieSecret: cookieSecret as string,
     adminKey,
     logLevel: env.LOG_LEVEL,
+    keepAlive: {
+      staleAfterMs: env.KEEPALIVE_AFTER_HOURS * 3_600_000,
+      intervalMs: env.KEEPALIVE_INTERVAL_SECONDS * 1000,
+      batchSize: env.KEEPALIVE_BATCH,
+    },
+    webhooks: { timeoutMs: env.WEBHOOK_TIMEOUT_MS, maxAttempts: env.WEBHOOK_MAX_ATTEMPTS },
+    audit: { maxEntries: env.AUDIT_MAX_ENTRIES },
   }
   return { config, warnings }
 }
