@@ -91,6 +91,7 @@ export async function underLoad(
 
 /** One request a webhook receiver got. */
 export interface Received {
+  url: string
   headers: IncomingHttpHeaders
   body: string
   status: number
@@ -107,7 +108,7 @@ export async function startReceiver(t: Test, script: number[] = [], port = 0): P
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {
       const status = script.shift() ?? 200
-      received.push({ headers: request.headers, body: Buffer.concat(chunks).toString(), status })
+      received.push({ url: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString(), status })
       response.writeHead(status).end()
     })
   })
