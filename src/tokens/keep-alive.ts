@@ -92,6 +92,7 @@ export class KeepAlive {
     const { store, refresher, policy, log } = this.deps
     const cutoff = this.now() - policy.staleAfterMs
     const result: SweepResult = { refreshed: 0, reauthRequired: 0, failed: 0 }
+    if (policy.staleAfterMs <= 0) return result
     for (const tenantId of await store.tenants()) {
       let after: IndexCursor | undefined
       for (;;) {

@@ -99,9 +99,14 @@ export interface Received {
 
 /**
  * A webhook receiver on a loopback port: answers each request with the next
- * status of `script` (then 200 for ever), and records every request.
+ * status of `script` (then 200 for ever; 0 holds the request unanswered), and
+ * records every request. The script may be extended as the test goes.
  */
-export async function startReceiver(t: Test, script: number[] = [], port = 0): Promise<{ url: string; port: number; received: Received[]; close(): Promise<void>; waitFor(n: number): Promise<void> }> {
+export async function startReceiver(
+  t: Test,
+  script: number[] = [],
+  port = 0,
+): Promise<{ url: string; port: number; script: number[]; received: Received[]; close(): Promise<void>; waitFor(n: number): Promise<void> }> {
   const received: Received[] = []
   const server = createServer((request, response) => {
     const chunks: Buffer[] = []
@@ -109,7 +114,7 @@ export async function startReceiver(t: Test, script: number[] = [], port = 0): P
     request.on('end', () => {
       const status = script.shift() ?? 200
       received.push({ url: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString(), status })
-      response.writeHead(status).end()
+      if (status !== 0) response.writeHead(status).end()
     })
   })
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
@@ -125,6 +130,7 @@ export async function startReceiver(t: Test, script: number[] = [], port = 0): P
   return {
     url: `http://127.0.0.1:${actual}/hooks`,
     port: actual,
+    script,
     received,
     close,
     async waitFor(n) {
