@@ -214,7 +214,7 @@ export function buildProgram(): Command {
           `client ${checked.client_id}`,
           table(['SECRET', 'ACCEPTED', 'ONEUP SAID', 'MEANING'], checked.results.map((r) => [r.secret, verdict(r.accepted), r.oneup_error, r.detail])),
           previous.configured
-            ? `ONEUP_CLIENT_SECRET_PREVIOUS has been needed ${previous.uses} times${previous.last_used_at === null ? '' : `, last at ${shortTime(previous.last_used_at)}`}`
+            ? `ONEUP_CLIENT_SECRET_PREVIOUS has been needed ${previous.uses} time${previous.uses === 1 ? '' : 's'}${previous.last_used_at === null ? '' : `, last at ${shortTime(previous.last_used_at)}`}`
             : 'ONEUP_CLIENT_SECRET_PREVIOUS is not set',
         ].join('\n')
       })
@@ -316,4 +316,6 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await run(process.argv)
+const code = await run(process.argv)
+// fetch keeps idle sockets to the broker open for seconds: exit as soon as the output is out.
+process.stdout.write('', () => process.stderr.write('', () => process.exit(code)))
