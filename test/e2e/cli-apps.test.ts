@@ -1,10 +1,11 @@
 import t from 'tap'
 import { ADMIN_KEY, CLIENT_SECRET } from '../helpers/harness.js'
-import { cli, cliBroker } from '../helpers/cli.js'
+import { cli } from '../helpers/cli.js'
+import { startBrokerProcess } from '../helpers/processes.js'
 import { freePort } from '../helpers/replica.js'
 
 t.test('oneup-broker apps and check-client run the app key and client secret runbooks, with tables, --json and clear failures', async (t) => {
-  const { ops, replica } = await cliBroker(t)
+  const { ops, replica } = await startBrokerProcess(t)
 
   const created = await cli(['--json', 'apps', 'create', '--name', 'Billing', '--tenants', 'acme,globex', '--return-origins', 'https://billing.example.com'], ops)
   t.equal(created.code, 0, created.stderr)

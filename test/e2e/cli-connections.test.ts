@@ -1,12 +1,13 @@
 import t from 'tap'
-import { cli, cliBroker, connectThrough } from '../helpers/cli.js'
+import { cli } from '../helpers/cli.js'
+import { connectThrough, startBrokerProcess } from '../helpers/processes.js'
 import { newKey } from '../helpers/ops.js'
 import { startReplica } from '../helpers/replica.js'
 
 t.test('oneup-broker connections and keys list, show and delete connections and run the encryption key runbook with a progress bar', async (t) => {
   const K1 = newKey('k1')
   const K2 = newKey('k2')
-  const { ops, env, replica } = await cliBroker(t, { TOKEN_ENCRYPTION_KEYS: K1 })
+  const { ops, env, replica } = await startBrokerProcess(t, { TOKEN_ENCRYPTION_KEYS: K1 })
   const app = JSON.parse((await cli(['--json', 'apps', 'create', '--name', 'Billing', '--tenants', '*'], ops)).stdout) as { id: string; key: string }
   for (const user of ['alice', 'bob']) t.equal(await connectThrough(replica.url, app.key, user), 200)
 

@@ -1,34 +1,13 @@
 import t from 'tap'
-import { ADMIN_KEY, brokerEnv, startSandbox, throughOneUp } from '../helpers/harness.js'
+import { ADMIN_KEY } from '../helpers/harness.js'
 import { startReceiver } from '../helpers/ops.js'
-import { deletePrefix, testPrefix } from '../helpers/redis.js'
-import { freePort, startReplica } from '../helpers/replica.js'
-
-/** Connects a user through a replica, as a browser would (connect link, OneUp's pages, the callback). */
-async function connect(replica: string, key: string, userId: string): Promise<number> {
-  const session = (await (
-    await fetch(`${replica}/v1/connect-sessions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ tenant_id: 'acme', user_id: userId }),
-    })
-  ).json()) as { url: string }
-  const start = await fetch(`${replica}${new URL(session.url).pathname}`, { redirect: 'manual' })
-  const cookie = (start.headers.get('set-cookie') ?? '').split(';')[0] ?? ''
-  const callbackUrl = await throughOneUp(start.headers.get('location') ?? '', { username: userId })
-  return (await fetch(`${replica}${callbackUrl.pathname}${callbackUrl.search}`, { headers: { cookie }, redirect: 'manual' })).status
-}
+import { connectThrough as connect, startBrokerProcess } from '../helpers/processes.js'
+import { startReplica } from '../helpers/replica.js'
 
 t.test('webhook deliveries survive a broker restart and a crash mid-delivery: every event arrives, with its event id', async (t) => {
-  const publicUrl = `http://127.0.0.1:${await freePort()}`
-  const sandbox = await startSandbox(t, {}, `${publicUrl}/oauth/callback`)
-  const prefix = testPrefix()
-  t.teardown(() => deletePrefix(prefix))
-  const env = { ...brokerEnv(sandbox.base, prefix), PUBLIC_URL: publicUrl, LOG_LEVEL: 'warn', WEBHOOK_TIMEOUT_MS: '1000' }
   // The receiver is down (503) for the first attempt.
   const receiver = await startReceiver(t, [503])
-
-  const a = await startReplica(t, env)
+  const { replica: a, env } = await startBrokerProcess(t, { WEBHOOK_TIMEOUT_MS: '1000' })
   const adminCall = (replica: string, path: string, body: object) =>
     fetch(`${replica}${path}`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
   const app = (await (await adminCall(a.url, '/v1/admin/apps', { name: 'hooks', tenants: ['*'], return_origins: [] })).json()) as { id: string; key: string }
