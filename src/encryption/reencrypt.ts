@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { randomBytes } from 'node:crypto'
 import { SealError, sealedKid } from '../crypto/sealer.js'
-import type { Log } from '../log.js'
+import { onceEvery, type Log } from '../log.js'
 import { byteOrder, type ConnectionStore } from '../store/connections.js'
 import type { JobFields, JobStore } from '../store/jobs.js'
 import type { Lease } from '../store/locks.js'
@@ -79,6 +79,7 @@ export class Reencryption {
   private running: Promise<void> | undefined
   private stopping = false
   private warnedKid: string | undefined
+  private readonly failureLogged = onceEvery(30_000)
 
   constructor(private readonly deps: ReencryptDeps) {
     this.now = deps.now ?? Date.now
@@ -117,7 +118,9 @@ export class Reencryption {
   kick(): void {
     if (this.running !== undefined || this.stopping) return
     this.running = this.runIfPending()
-      .catch((error: unknown) => this.deps.log.error({ err: error }, 're-encryption job stopped; it resumes later'))
+      .catch((error: unknown) => {
+        if (this.failureLogged()) this.deps.log.error({ err: error }, 're-encryption job stopped; it resumes later (logged once every 30 s)')
+      })
       .finally(() => {
         this.running = undefined
       })

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { AuditLog } from '../audit/log.js'
 import type { BrokerEvents, ConnectionRef } from '../events.js'
-import type { Log } from '../log.js'
+import { onceEvery, type Log } from '../log.js'
 import type { Delivery, StoredWebhook, WebhookStore } from '../store/webhooks.js'
 import type { WebhookEvent, WebhookService } from './service.js'
 import { signedHeaders } from './signing.js'
@@ -70,6 +70,7 @@ export class WebhookDispatcher {
   private ticking: Promise<void> | undefined
   private again = false
   private stopped = false
+  private readonly failureLogged = onceEvery(30_000)
 
   constructor(private readonly deps: DispatcherDeps) {
     this.now = deps.now ?? Date.now
@@ -125,7 +126,9 @@ export class WebhookDispatcher {
       return
     }
     this.ticking = this.round()
-      .catch((error: unknown) => this.deps.log.error({ err: error }, 'webhook delivery round failed; retrying at the next one'))
+      .catch((error: unknown) => {
+        if (this.failureLogged()) this.deps.log.error({ err: error }, 'webhook delivery round failed; retrying every round (logged once every 30 s)')
+      })
       .finally(() => {
         this.ticking = undefined
         if (this.again) {
