@@ -11,6 +11,7 @@ import { ipLimitsPlugin } from './http/ip-limits.js'
 import { registerOpenApi } from './http/openapi.js'
 import { registerRequestContext, requestScopedLog } from './http/request-context.js'
 import { appApiRoutes } from './http/routes/app-api.js'
+import { appConnectionRoutes } from './http/routes/connections.js'
 import { browserRoutes } from './http/routes/browser.js'
 import { docsRoutes } from './http/routes/docs.js'
 import { healthRoutes } from './http/routes/health.js'
@@ -26,7 +27,7 @@ declare module 'fastify' {
   }
 }
 
-export interface AppOptions extends Pick<BrokerDeps, 'fetch' | 'now' | 'refreshPolicy' | 'events'> {
+export interface AppOptions extends Pick<BrokerDeps, 'fetch' | 'now' | 'refreshPolicy' | 'events' | 'ops'> {
   config: Config
   /** A pino logger to use; by default one is made from `config.logLevel`. */
   logger?: FastifyBaseLogger
@@ -91,9 +92,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.now !== undefined) brokerDeps.now = options.now
   if (options.refreshPolicy !== undefined) brokerDeps.refreshPolicy = options.refreshPolicy
   if (options.events !== undefined) brokerDeps.events = options.events
+  if (options.ops !== undefined) brokerDeps.ops = options.ops
   const broker = createBroker(brokerDeps)
   app.decorate('broker', broker)
   registerMetrics(app, broker.events)
+  // Background workers (webhook delivery, re-encryption, keep-alive) run while the app does.
+  app.addHook('onReady', async () => broker.workers.start())
+  app.addHook('preClose', async () => broker.workers.stop())
 
   await app.register(cookie, { secret: config.cookieSecret })
   await app.register(helmet, helmetOptions(config.publicUrl))
@@ -113,6 +118,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }
   await app.register(browserRoutes, { broker })
   await app.register(appApiRoutes, { broker })
+  await app.register(appConnectionRoutes, { broker })
   await app.register(adminRoutes, { broker })
   await app.register(docsRoutes)
   if (config.sandbox) await app.register(demoRoutes, { broker })

@@ -6,6 +6,8 @@ import { BrokerEvents } from './events.js'
 import { ConnectService } from './flow/connect.js'
 import type { Log } from './log.js'
 import { createOneUpClient } from './oneup/client.js'
+import { KeyUsage } from './apps/key-usage.js'
+import { createOps, type OpsOptions } from './ops.js'
 import { AppStore } from './store/apps.js'
 import { ConnectionStore } from './store/connections.js'
 import { FlowStore } from './store/flows.js'
@@ -25,6 +27,8 @@ export interface BrokerDeps {
   fetch?: typeof fetch
   now?: () => number
   refreshPolicy?: Partial<RefreshPolicy>
+  /** Seams for tests of the ops side (webhook delivery, keep-alive, re-encryption). */
+  ops?: Pick<OpsOptions, 'deliveryPolicy' | 'keepAlivePolicy' | 'reencryptLeaseMs'>
 }
 
 /**
@@ -58,8 +62,8 @@ export function createBroker(deps: BrokerDeps) {
     log,
     events,
   })
-  const authenticator = new AppAuthenticator(apps, now)
-  return {
+  const authenticator = new AppAuthenticator(apps, now, new KeyUsage(apps, log, now).seen)
+  const core = {
     config,
     redis,
     events,
@@ -78,6 +82,7 @@ export function createBroker(deps: BrokerDeps) {
     tokens: new TokenService({ connections, authenticator, opener, refresher, now, events }),
     connect: new ConnectService({ flows, connections, sealer, opener, oneup, publicUrl: config.publicUrl, now, log, events }),
   }
+  return { ...core, ...createOps(core, { log, now, fetch: deps.fetch, ...deps.ops }) }
 }
 
 export type Broker = ReturnType<typeof createBroker>

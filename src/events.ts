@@ -17,8 +17,8 @@ export interface BrokerEventMap {
   'connection.created': [ConnectionRef]
   /** OneUp refused the refresh token (`invalid_grant`): the user must connect again. */
   'connection.reauth_required': [ConnectionRef]
-  /** A connection was deleted through the API. */
-  'connection.deleted': [ConnectionRef]
+  /** A connection was deleted through the API; `actor` is `app:<id>` or `admin`. */
+  'connection.deleted': [ConnectionRef & { actor: string }]
   /** One refresh attempt by this replica, with its outcome and duration. */
   refresh: [{ tenantId: string; userId: string; outcome: 'refreshed' | 'reauth_required' | 'failed' | 'superseded'; ms: number; oneupError?: string }]
   /** A caller waited on another replica's refresh (cross-replica lock), and for how long. */

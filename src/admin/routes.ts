@@ -5,6 +5,8 @@ import type { Broker } from '../broker.js'
 import { matchesDigest, secretDigest } from '../crypto/random.js'
 import { fail } from '../errors.js'
 import { bearer, BearerHeaders, ErrorBody, ID_PATTERN } from '../http/schemas.js'
+import { auditAdminAction } from './audit-hook.js'
+import { opsAdminRoutes } from './ops-routes.js'
 
 const AppId = Type.String({ pattern: '^app_[0-9a-f]{16}$' })
 const KeyId = Type.String({ pattern: '^key_[0-9a-f]{12}$' })
@@ -106,4 +108,7 @@ export const adminRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fastif
       return reply.code(204).send(null)
     },
   )
+
+  app.addHook('onSend', auditAdminAction(broker))
+  await app.register(opsAdminRoutes, { broker })
 }

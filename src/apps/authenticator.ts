@@ -44,13 +44,18 @@ export class AppAuthenticator {
   constructor(
     private readonly apps: AppStore,
     private readonly now: () => number = Date.now,
+    /** Told of every authenticated call (last-used times; it throttles itself). */
+    private readonly onUse: (app: AuthenticatedApp) => void = () => undefined,
   ) {}
 
   async authenticate(key: string | undefined): Promise<AuthenticatedApp> {
     if (key === undefined || key === '') throw fail('Unauthorized', { reason: 'Send the app key as Authorization: Bearer <key>.' })
     const hash = sha256hex(key)
     const cached = this.cache.get(hash)
-    if (cached !== undefined && cached.until > this.now()) return cached.app
+    if (cached !== undefined && cached.until > this.now()) {
+      this.onUse(cached.app)
+      return cached.app
+    }
 
     const appId = appIdOfKey(key)
     const stored = appId === undefined ? undefined : await this.apps.get(appId)
@@ -63,6 +68,7 @@ export class AppAuthenticator {
     const app = toAuthenticated(stored, match.keyId)
     if (this.cache.size >= CACHE_MAX) this.cache.clear()
     this.cache.set(hash, { app, until: this.now() + CACHE_MS })
+    this.onUse(app)
     return app
   }
 

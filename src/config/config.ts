@@ -46,6 +46,10 @@ export interface Config {
     /** Failed authentications (wrong app or admin key) before every unverified key from that IP gets 429. */
     authFailures: number
   }
+  /** The sweeper that refreshes connections nobody used for a while (0 ms: off). */
+  keepAlive: { staleAfterMs: number; intervalMs: number; batchSize: number }
+  webhooks: { timeoutMs: number; maxAttempts: number }
+  audit: { maxEntries: number }
 }
 
 /** Thrown at boot with every problem found, one per line; never holds a secret. */
@@ -192,6 +196,13 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
     logLevel: env.LOG_LEVEL,
     trustedProxies: trusted.proxies,
     ipLimits: { browser: env.IP_RATE_LIMIT, authFailures: env.AUTH_FAILURE_LIMIT },
+    keepAlive: {
+      staleAfterMs: env.KEEPALIVE_AFTER_HOURS * 3_600_000,
+      intervalMs: env.KEEPALIVE_INTERVAL_SECONDS * 1000,
+      batchSize: env.KEEPALIVE_BATCH,
+    },
+    webhooks: { timeoutMs: env.WEBHOOK_TIMEOUT_MS, maxAttempts: env.WEBHOOK_MAX_ATTEMPTS },
+    audit: { maxEntries: env.AUDIT_MAX_ENTRIES },
   }
   return { config, warnings }
 }

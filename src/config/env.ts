@@ -31,6 +31,12 @@ export const EnvSchema = Type.Object({
   TRUSTED_PROXIES: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
   IP_RATE_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 300 }),
   AUTH_FAILURE_LIMIT: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 30 }),
+  KEEPALIVE_AFTER_HOURS: Type.Integer({ minimum: 0, maximum: 8760, default: 168 }),
+  KEEPALIVE_INTERVAL_SECONDS: Type.Integer({ minimum: 1, maximum: 86_400, default: 300 }),
+  KEEPALIVE_BATCH: Type.Integer({ minimum: 1, maximum: 500, default: 20 }),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
+  WEBHOOK_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 50, default: 15 }),
+  AUDIT_MAX_ENTRIES: Type.Integer({ minimum: 100, maximum: 10_000_000, default: 100_000 }),
   LOG_LEVEL: Type.Union(
     [
       Type.Literal('fatal'),

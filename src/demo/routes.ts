@@ -34,12 +34,12 @@ export const demoRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fastify
   })
 
   /** Calls the broker's API as the demo app, carrying this request's id so the logs join up. */
-  const api = async (request: FastifyRequest, url: string, body: object) =>
+  const api = async (request: FastifyRequest, url: string, body?: object, method: 'POST' | 'DELETE' = 'POST') =>
     app.inject({
-      method: 'POST',
+      method,
       url,
       headers: { authorization: `Bearer ${await demoKey()}`, 'x-request-id': request.id },
-      payload: body,
+      ...(body === undefined ? {} : { payload: body }),
     })
 
   const page = async (reply: FastifyReply, view: Omit<DemoView, 'connection' | 'docsUrl'>, status = 200) => {
@@ -126,11 +126,12 @@ export const demoRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fastify
     return page(reply, { calls })
   })
 
-  app.post('/demo/disconnect', { config: html }, async (_request, reply) => {
-    // The broker's own deletion, as `DELETE /v1/connections/:tenant_id/:user_id` does it.
-    const stored = await broker.connections.read(DEMO.tenantId, DEMO.userId)
-    if (await broker.connections.delete(DEMO.tenantId, DEMO.userId)) {
-      broker.events.emit('connection.deleted', { tenantId: DEMO.tenantId, userId: DEMO.userId, appId: stored?.appId ?? '' })
+  app.post('/demo/disconnect', { config: html }, async (request, reply) => {
+    const answer = await api(request, `/v1/connections/${DEMO.tenantId}/${DEMO.userId}`, undefined, 'DELETE')
+    // 404: already gone, which is what the user asked for.
+    if (answer.statusCode !== 204 && answer.statusCode !== 404) {
+      const call = describeError(`DELETE /v1/connections/${DEMO.tenantId}/${DEMO.userId}`, answer.statusCode, answer.json())
+      return page(reply, { flash: { tone: 'error', text: 'The broker did not delete the connection.' }, calls: [call] }, 502)
     }
     return reply.redirect('/demo?status=disconnected', 303)
   })

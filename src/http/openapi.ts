@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import swagger, { type FastifyDynamicSwaggerOptions } from '@fastify/swagger'
 import type { FastifyInstance, FastifySchema } from 'fastify'
 import { BrokerError, ERRORS, type ErrorKind } from '../errors.js'
+import { OPS_ROUTE_DOCS } from './openapi-ops.js'
 import { ErrorBody } from './schemas.js'
 
 /**
@@ -84,6 +85,7 @@ interface RouteDoc {
 
 /** Per route (`METHOD /pattern`): what the schemas cannot say. */
 const ROUTES: Record<string, RouteDoc> = {
+  ...OPS_ROUTE_DOCS,
   'POST /v1/connect-sessions': {
     tags: ['apps'],
     security: 'app',

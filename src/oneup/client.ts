@@ -70,6 +70,14 @@ export function createOneUpClient(oneup: Config['oneup'], options: OneUpClientOp
       options.onPreviousSecretUsed?.()
       return tokens
     } catch (error) {
+      const failure = classify(error)
+      if (failure.oauthError !== 'invalid_client') throw failure
+    }
+    // Both refused: OneUp may have switched to the current secret between the
+    // two calls (the rotation's very moment). One more try settles it.
+    try {
+      return validate(await grant(current))
+    } catch (error) {
       throw classify(error)
     }
   }

@@ -1,5 +1,5 @@
 import type { RedisClient } from './redis.js'
-import type { RedisKeys } from './keys.js'
+import type { ConnectionIndexField, ConnectionIndexStatus, RedisKeys } from './keys.js'
 import { WINDOW_MS, type RateWindow } from './window.js'
 
 export type ConnectionStatus = 'active' | 'reauth_required'
@@ -22,6 +22,28 @@ export interface StoredConnection {
 }
 
 export type ConnectionFields = Omit<StoredConnection, 'version' | 'createdAt'>
+
+/** A position in an index, and how entries with its score compare to it (see `obConnPage`). */
+export interface IndexCursor {
+  score: number
+  userId: string
+  mode: 'all' | 'none' | 'exact'
+}
+
+export interface IndexPageQuery {
+  statuses: readonly ConnectionIndexStatus[]
+  by: ConnectionIndexField
+  direction: 'asc' | 'desc'
+  /** Inclusive score bounds (ms); undefined for none. */
+  min?: number | undefined
+  max?: number | undefined
+  after?: IndexCursor | undefined
+  limit: number
+}
+
+
+/** Compares ids in byte order, as Redis orders members (ids are ASCII, so UTF-16 order is byte order). */
+export const byteOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 
 function parse(flat: Array<string | number>, offset = 0): StoredConnection | undefined {
   if (flat.length <= offset) return undefined
@@ -82,12 +104,14 @@ export class ConnectionStore {
     fields: ConnectionFields,
     now: number,
   ): Promise<number | undefined> {
+    // A new connection may be a new tenant: register it first, so that the
+    // tenant is never missing from cross-tenant listings and jobs (a tenant
+    // registered without a record costs one empty read; the reverse would hide one).
+    if (expected === 'any') await this.redis.sadd(this.keys.tenants(), tenantId)
     const version = await this.redis.obConnPut(
-      this.keys.connection(tenantId, userId),
-      this.keys.tenantIndex(tenantId),
+      ...this.recordKeys(tenantId, userId),
       expected === 'any' ? '*' : String(expected),
       userId,
-      fields.refreshedAt,
       now,
       ...[
         'status', fields.status,
@@ -102,10 +126,70 @@ export class ConnectionStore {
     return version === null ? undefined : Number(version)
   }
 
-  /** Deletes the record and its index entry; true when it existed. */
-  async delete(tenantId: string, userId: string): Promise<boolean> {
-    const deleted = await this.redis.obConnDelete(this.keys.connection(tenantId, userId), this.keys.tenantIndex(tenantId), userId)
-    return deleted === 1
+  /**
+   * Deletes the record, its index entries and its key count in one step.
+   * Returns what it was (without its tokens), or undefined when there was none.
+   */
+  async delete(tenantId: string, userId: string): Promise<Omit<StoredConnection, 'sealed'> | undefined> {
+    const flat = await this.redis.obConnDelete(...this.recordKeys(tenantId, userId), userId)
+    const deleted = parse(flat)
+    if (deleted === undefined) return undefined
+    const { sealed: _sealed, ...metadata } = deleted
+    return metadata
+  }
+
+  /** Reads several records of one tenant (pipelined); undefined where there is none. */
+  async readMany(tenantId: string, userIds: readonly string[]): Promise<Array<StoredConnection | undefined>> {
+    return Promise.all(userIds.map((userId) => this.read(tenantId, userId)))
+  }
+
+  /**
+   * One page of a tenant's index for the given statuses, sorted by `by`: see
+   * the `obConnPage` script for the cursor's meaning.
+   */
+  async page(tenantId: string, query: IndexPageQuery): Promise<Array<{ userId: string; score: number }>> {
+    const indexes = query.statuses.map((status) => this.keys.connectionIndex(tenantId, status, query.by))
+    const cursor = query.after
+    const flat = await this.redis.obConnPage(
+      indexes.length,
+      ...indexes,
+      query.direction,
+      query.min === undefined ? '-inf' : String(query.min),
+      query.max === undefined ? '+inf' : String(query.max),
+      cursor === undefined ? '' : String(cursor.score),
+      cursor === undefined ? 'exact' : cursor.mode,
+      cursor?.userId ?? '',
+      query.limit,
+    )
+    const out: Array<{ userId: string; score: number }> = []
+    for (let i = 0; i + 1 < flat.length; i += 2) out.push({ userId: String(flat[i]), score: Number(flat[i + 1]) })
+    return out
+  }
+
+  /** Every tenant that ever had a connection, sorted. */
+  async tenants(): Promise<string[]> {
+    return (await this.redis.smembers(this.keys.tenants())).sort(byteOrder)
+  }
+
+  /** How many of a tenant's records are sealed with each key id. */
+  async kidCounts(tenantId: string): Promise<Record<string, number>> {
+    const hash = await this.redis.hgetall(this.keys.tenantKids(tenantId))
+    const counts: Record<string, number> = {}
+    for (const [kid, count] of Object.entries(hash)) if (Number(count) > 0) counts[kid] = Number(count)
+    return counts
+  }
+
+  /** The record, its four index keys and its tenant's key counts: what obConnPut and obConnDelete touch. */
+  private recordKeys(tenantId: string, userId: string): string[] {
+    const { keys } = this
+    return [
+      keys.connection(tenantId, userId),
+      keys.connectionIndex(tenantId, 'active', 'refreshed_at'),
+      keys.connectionIndex(tenantId, 'active', 'created_at'),
+      keys.connectionIndex(tenantId, 'reauth_required', 'refreshed_at'),
+      keys.connectionIndex(tenantId, 'reauth_required', 'created_at'),
+      keys.tenantKids(tenantId),
+    ]
   }
 
   /** Takes the connection's refresh lock for `owner` if free. */

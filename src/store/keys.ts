@@ -13,8 +13,37 @@ export function redisKeys(prefix: string) {
   return {
     /** Hash: the connection record (sealed tokens + metadata). */
     connection: (tenantId: string, userId: string) => `${tenant(tenantId)}:c:${userId}`,
-    /** Sorted set: the tenant's user ids, scored by last refresh (ms). */
-    tenantIndex: (tenantId: string) => `${tenant(tenantId)}:conns`,
+    /**
+     * Sorted set: the tenant's user ids with one status, scored by one time
+     * field (ms). Four per tenant, kept by the connection scripts together with
+     * the records, so listing, sorting and the status filter never scan.
+     */
+    connectionIndex: (tenantId: string, status: ConnectionIndexStatus, by: ConnectionIndexField) =>
+      `${tenant(tenantId)}:ix:${status === 'active' ? 'a' : 'x'}:${by === 'refreshed_at' ? 'r' : 'c'}`,
+    /** Hash: how many of the tenant's records are sealed with each key id. */
+    tenantKids: (tenantId: string) => `${tenant(tenantId)}:kids`,
+    /** Set: every tenant that ever had a connection (cross-tenant listing, sweeps, re-encryption). */
+    tenants: () => `${prefix}{tenants}`,
+    /** Hash: broker-wide OneUp client facts (previous secret use). */
+    oneup: () => `${prefix}{oneup}`,
+    /** Hash: the encryption key re-encryption job (state, cursor, progress). */
+    reencryptJob: () => `${prefix}{reenc}`,
+    /** String: owner token of the replica running the re-encryption job. */
+    reencryptLock: () => `${prefix}{reenc}:lock`,
+    /** String: owner token of the replica sweeping stale connections this interval. */
+    sweepLock: () => `${prefix}{sweep}:lock`,
+    /** Stream, capped: admin actions and lifecycle events. */
+    audit: () => `${prefix}{audit}`,
+    /** Set: every webhook endpoint id. */
+    webhooks: () => `${prefix}{wh}:endpoints`,
+    /** Hash: one webhook endpoint, its settings and its sealed signing secrets (`key:<id>`). */
+    webhook: (webhookId: string) => `${prefix}{wh}:ep:${webhookId}`,
+    /** Stream: webhook deliveries waiting (consumer group `deliverers`). */
+    webhookQueue: () => `${prefix}{wh}:queue`,
+    /** Sorted set: deliveries waiting for their next attempt, scored by when (ms). */
+    webhookRetries: () => `${prefix}{wh}:retry`,
+    /** Stream, capped: deliveries given up after their last attempt. */
+    webhookDead: () => `${prefix}{wh}:dead`,
     /** String: owner token of the one refresh in flight for a connection. */
     refreshLock: (tenantId: string, userId: string) => `${tenant(tenantId)}:lock:${userId}`,
     /** String with a TTL: OneUp failed recently, do not try again yet. */
@@ -37,3 +66,8 @@ export function redisKeys(prefix: string) {
 }
 
 export type RedisKeys = ReturnType<typeof redisKeys>
+
+/** The statuses a connection index is kept for. */
+export type ConnectionIndexStatus = 'active' | 'reauth_required'
+/** The time fields a connection index is scored by. */
+export type ConnectionIndexField = 'refreshed_at' | 'created_at'

@@ -22,29 +22,150 @@ table.insert(record, 1, used)
 return record`,
   },
   /**
-   * Compare-and-set write of a connection record, with its index entry.
-   * KEYS: connection, tenant index. ARGV: expected version (`*` for any),
-   * user id, index score, created_at (kept when already set), then field/value pairs.
+   * Compare-and-set write of a connection record, with its index entries and
+   * the tenant's per-key-id count, all in one step.
+   * KEYS: connection, the four indexes (active by refreshed_at, active by
+   * created_at, reauth_required by refreshed_at, reauth_required by
+   * created_at), the key id counts.
+   * ARGV: expected version (`*` for any), user id, created_at (kept when already
+   * set), then field/value pairs, which include status, sealed, kid, refreshed_at.
    * Returns the new version, or nil when the version did not match.
    */
   obConnPut: {
-    numberOfKeys: 2,
+    numberOfKeys: 6,
     lua: `
 local current = redis.call('HGET', KEYS[1], 'v')
 if ARGV[1] ~= '*' and current ~= ARGV[1] then return false end
+local fields = {}
+for i = 4, #ARGV, 2 do fields[ARGV[i]] = ARGV[i + 1] end
+if current then
+  local kid = redis.call('HGET', KEYS[1], 'kid')
+  if kid and redis.call('HSTRLEN', KEYS[1], 'sealed') > 0 and redis.call('HINCRBY', KEYS[6], kid, -1) <= 0 then
+    redis.call('HDEL', KEYS[6], kid)
+  end
+end
 local version = (tonumber(current) or 0) + 1
-redis.call('HSET', KEYS[1], 'v', version, unpack(ARGV, 5))
-redis.call('HSETNX', KEYS[1], 'created_at', ARGV[4])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+redis.call('HSET', KEYS[1], 'v', version, unpack(ARGV, 4))
+redis.call('HSETNX', KEYS[1], 'created_at', ARGV[3])
+if fields.sealed ~= '' then redis.call('HINCRBY', KEYS[6], fields.kid, 1) end
+local here, other = 2, 4
+if fields.status ~= 'active' then here, other = 4, 2 end
+redis.call('ZREM', KEYS[other], ARGV[2])
+redis.call('ZREM', KEYS[other + 1], ARGV[2])
+redis.call('ZADD', KEYS[here], fields.refreshed_at, ARGV[2])
+redis.call('ZADD', KEYS[here + 1], redis.call('HGET', KEYS[1], 'created_at'), ARGV[2])
 return version`,
   },
-  /** Deletes a connection and its index entry. KEYS: connection, tenant index. ARGV: user id. */
+  /**
+   * Deletes a connection, its index entries and its count. KEYS: as obConnPut.
+   * ARGV: user id. Returns the deleted record's metadata as field/value pairs
+   * (never the sealed tokens), or an empty list when there was none.
+   */
   obConnDelete: {
-    numberOfKeys: 2,
+    numberOfKeys: 6,
     lua: `
-local deleted = redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return deleted`,
+local record = redis.call('HGETALL', KEYS[1])
+if #record == 0 then return {} end
+local out, kid, sealed = {}, nil, false
+for i = 1, #record, 2 do
+  local field, value = record[i], record[i + 1]
+  if field == 'sealed' then sealed = value ~= '' else
+    if field == 'kid' then kid = value end
+    table.insert(out, field)
+    table.insert(out, value)
+  end
+end
+if kid and sealed and redis.call('HINCRBY', KEYS[6], kid, -1) <= 0 then redis.call('HDEL', KEYS[6], kid) end
+redis.call('DEL', KEYS[1])
+for i = 2, 5 do redis.call('ZREM', KEYS[i], ARGV[1]) end
+return out`,
+  },
+  /**
+   * One page of one tenant's connection indexes (one or more sorted sets of the
+   * same tenant, merged), in (score, user id) order, past a cursor and within a
+   * score range. It binary-searches by rank, so a page costs O(log² N) however
+   * many entries share a score (a fixed clock in tests, a burst of connects).
+   * KEYS: the indexes. ARGV: direction (asc|desc), lowest and highest score,
+   * cursor score ('' for none), cursor mode (all: every entry at the cursor
+   * score is past it; none: none is; exact: those past the cursor user id are),
+   * cursor user id, page size. Returns [user, score, user, score, …].
+   */
+  obConnPage: {
+    lua: `
+local dir, lo, hi, cs, mode, cu, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
+-- byte order, as Redis orders members of equal score (Lua's < would use the locale)
+local function before(a, b)
+  local len = math.min(#a, #b)
+  for i = 1, len do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+-- the first rank in [a, b) (one score) whose member is not before the cursor's
+local function firstNotBefore(key, a, b)
+  while a < b do
+    local mid = math.floor((a + b) / 2)
+    if before(redis.call('ZRANGE', key, mid, mid)[1], cu) then a = mid + 1 else b = mid end
+  end
+  return a
+end
+local items = {}
+for _, key in ipairs(KEYS) do
+  if dir == 'asc' then
+    local start = redis.call('ZCOUNT', key, '-inf', '(' .. lo)
+    if cs ~= '' then
+      local at
+      if mode == 'all' then at = redis.call('ZCOUNT', key, '-inf', '(' .. cs)
+      elseif mode == 'none' then at = redis.call('ZCOUNT', key, '-inf', cs)
+      else
+        local a, b = redis.call('ZCOUNT', key, '-inf', '(' .. cs), redis.call('ZCOUNT', key, '-inf', cs)
+        at = firstNotBefore(key, a, b)
+        if at < b and redis.call('ZRANGE', key, at, at)[1] == cu then at = at + 1 end
+      end
+      if at > start then start = at end
+    end
+    local got = redis.call('ZRANGE', key, start, start + n - 1, 'WITHSCORES')
+    for i = 1, #got, 2 do
+      if tonumber(got[i + 1]) > tonumber(hi) then break end
+      table.insert(items, {got[i], tonumber(got[i + 1])})
+    end
+  else
+    local stop = redis.call('ZCOUNT', key, '-inf', hi) - 1
+    if cs ~= '' then
+      local at
+      if mode == 'all' then at = redis.call('ZCOUNT', key, '-inf', cs) - 1
+      elseif mode == 'none' then at = redis.call('ZCOUNT', key, '-inf', '(' .. cs) - 1
+      else
+        local a, b = redis.call('ZCOUNT', key, '-inf', '(' .. cs), redis.call('ZCOUNT', key, '-inf', cs)
+        at = firstNotBefore(key, a, b) - 1
+      end
+      if at < stop then stop = at end
+    end
+    if stop >= 0 then
+      local first = math.max(0, stop - n + 1)
+      local got = redis.call('ZRANGE', key, first, stop, 'WITHSCORES')
+      for i = #got - 1, 1, -2 do
+        if tonumber(got[i + 1]) < tonumber(lo) then break end
+        table.insert(items, {got[i], tonumber(got[i + 1])})
+      end
+    end
+  end
+end
+table.sort(items, function(x, y)
+  if x[2] ~= y[2] then
+    if dir == 'asc' then return x[2] < y[2] end
+    return x[2] > y[2]
+  end
+  if dir == 'asc' then return before(x[1], y[1]) end
+  return before(y[1], x[1])
+end)
+local out = {}
+for i = 1, math.min(n, #items) do
+  table.insert(out, items[i][1])
+  table.insert(out, string.format('%.0f', items[i][2]))
+end
+return out`,
   },
   /**
    * What a caller waiting for another replica's refresh needs, in one call.
@@ -60,6 +181,84 @@ return deleted`,
     lua: `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`,
+  },
+  /** Extends a lock only if this owner still holds it. KEYS: lock. ARGV: owner, ms. */
+  obLockRenew: {
+    numberOfKeys: 1,
+    lua: `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`,
+  },
+  /**
+   * A delivery attempt failed: moves it from the queue (acknowledged and
+   * deleted) to the retry set, due at ARGV[3], in one step so it is neither
+   * lost nor doubled. KEYS: queue, retries. ARGV: group, entry id, due ms, payload.
+   */
+  obWebhookRetry: {
+    numberOfKeys: 2,
+    lua: `
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+return 1`,
+  },
+  /**
+   * Moves deliveries whose retry is due back onto the queue. KEYS: retries,
+   * queue. ARGV: now ms, at most how many. Returns how many moved.
+   */
+  obWebhookDue: {
+    numberOfKeys: 2,
+    lua: `
+local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
+for _, payload in ipairs(due) do
+  redis.call('XADD', KEYS[2], '*', 'd', payload)
+  redis.call('ZREM', KEYS[1], payload)
+end
+return #due`,
+  },
+  /** A delivery is over (delivered or given up): acknowledge and delete it. KEYS: queue. ARGV: group, entry id. */
+  obWebhookDone: {
+    numberOfKeys: 1,
+    lua: `
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('XDEL', KEYS[1], ARGV[2])`,
+  },
+  /**
+   * Starts a background job unless one is running. KEYS: job hash. ARGV:
+   * field/value pairs of the new job (with state = running). Returns 1 when
+   * started, 0 when one was already running (then nothing changes).
+   */
+  obJobStart: {
+    numberOfKeys: 1,
+    lua: `
+if redis.call('HGET', KEYS[1], 'state') == 'running' then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1`,
+  },
+  /**
+   * Removes a `key:` field unless it is the hash's last one (a webhook keeps at
+   * least one signing secret). KEYS: hash. ARGV: id. Returns 1 removed, 0 last
+   * one, -1 no such field.
+   */
+  obRevokeUnlessLast: {
+    numberOfKeys: 1,
+    lua: `
+if redis.call('HEXISTS', KEYS[1], 'key:' .. ARGV[1]) == 0 then return -1 end
+local count = 0
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, 1, 4) == 'key:' then count = count + 1 end
+end
+if count <= 1 then return 0 end
+return redis.call('HDEL', KEYS[1], 'key:' .. ARGV[1])`,
+  },
+  /** Sets a hash field only if it still holds the expected value. KEYS: hash. ARGV: field, expected, new. */
+  obFieldSwap: {
+    numberOfKeys: 1,
+    lua: `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1`,
   },
   /**
    * Counts a call in an app's window, if the key that made it is still active
@@ -95,8 +294,16 @@ return 1`,
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     obConnRead(connection: string, counter: string, windowMs: number): Result<Array<string | number>, Context>
-    obConnPut(connection: string, index: string, ...args: Array<string | number>): Result<number | null, Context>
-    obConnDelete(connection: string, index: string, userId: string): Result<number, Context>
+    obConnPut(...keysThenArgs: Array<string | number>): Result<number | null, Context>
+    obConnDelete(...keysThenArgs: string[]): Result<string[], Context>
+    obConnPage(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<string[], Context>
+    obJobStart(job: string, ...fieldsAndValues: Array<string | number>): Result<number, Context>
+    obRevokeUnlessLast(hash: string, id: string): Result<number, Context>
+    obFieldSwap(hash: string, field: string, expected: string, next: string): Result<number, Context>
+    obLockRenew(lock: string, owner: string, ms: number): Result<number, Context>
+    obWebhookRetry(queue: string, retries: string, group: string, entryId: string, due: number, payload: string): Result<number, Context>
+    obWebhookDue(retries: string, queue: string, now: number, max: number): Result<number, Context>
+    obWebhookDone(queue: string, group: string, entryId: string): Result<number, Context>
     obConnProbe(connection: string, lock: string, cooldown: string): Result<[string | null, number, number], Context>
     obUnlock(lock: string, owner: string): Result<number, Context>
     obAppCount(app: string, counter: string, keyId: string, windowMs: number): Result<number, Context>

@@ -26,7 +26,9 @@ t.test('a user connects through login and consent; the app then gets a token One
   t.same(await h.sandbox.counters(), { code_exchanges: 1, refresh_grants: 0, reuse_detections: 0, token_requests: 1, token_errors: 0 })
 
   const metadata = await h.asApp(key, 'GET', '/v1/connections/acme/alice@acme')
-  t.equal(metadata.statusCode, 404, 'connection metadata is not part of this build yet')
+  t.equal(metadata.statusCode, 200)
+  t.match(metadata.json(), { tenant_id: 'acme', user_id: 'alice@acme', status: 'active', scope: 'offline_access', key_id: 'k1' }, 'its metadata, never a token')
+  t.notMatch(metadata.body, /ory_(at|rt)_/)
 })
 
 t.test('the connect redirect carries state, PKCE S256 and the flow cookie', async (t) => {

@@ -1,0 +1,51 @@
+/** A failure the CLI reports in one line and exits non-zero for. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message)
+    this.name = 'CliError'
+  }
+}
+
+/**
+ * The CLI's only way into the broker: its admin API over HTTP, with the admin
+ * key as a bearer token. Errors come back in the seed's shape and become one
+ * clear line naming the status and the stable code.
+ */
+export class AdminClient {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly adminKey: string,
+  ) {}
+
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let response: Response
+    try {
+      response = await fetch(new URL(path, this.baseUrl), {
+        method,
+        headers: {
+          authorization: `Bearer ${this.adminKey}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? null : JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      })
+    } catch (error) {
+      const cause = (error as { cause?: { code?: unknown } }).cause?.code
+      throw new CliError(`cannot reach the broker at ${this.baseUrl} (${typeof cause === 'string' ? cause : (error as Error).name}); check --url`)
+    }
+    const text = await response.text()
+    if (response.ok) return (text === '' ? undefined : JSON.parse(text)) as T
+    let error: { status?: number; code?: string; message?: string; reason?: string } | undefined
+    try {
+      error = (JSON.parse(text) as { error?: typeof error }).error
+    } catch {
+      error = undefined
+    }
+    if (error === undefined) throw new CliError(`the broker answered ${response.status} to ${method} ${path}`)
+    const hint = response.status === 401 ? ' (is BROKER_ADMIN_KEY the broker\'s admin key?)' : ''
+    throw new CliError(`${error.message ?? 'error'}${error.reason === undefined ? '' : ` ${error.reason}`} (HTTP ${response.status}, code ${error.code ?? '?'})${hint}`)
+  }
+}

@@ -1,0 +1,173 @@
+import type { RedisKeys } from './keys.js'
+import type { RedisClient } from './redis.js'
+
+/** A webhook endpoint as stored: its signing secrets are sealed (JWE), never in clear. */
+export interface StoredWebhook {
+  id: string
+  appId: string
+  url: string
+  events: string[]
+  /** The app's tenants when the endpoint was made (an app's tenants never change). */
+  tenants: string[]
+  createdAt: number
+  secrets: Array<{ secretId: string; sealed: string; createdAt: number }>
+}
+
+/** A delivery waiting in the queue or for its retry. */
+export interface Delivery {
+  webhookId: string
+  eventId: string
+  type: string
+  /** The exact body to send (the same bytes on every attempt). */
+  body: string
+  attempt: number
+}
+
+/** Consumer group of every replica's deliverer. */
+export const DELIVERERS = 'deliverers'
+
+function parse(id: string, hash: Record<string, string>): StoredWebhook | undefined {
+  if (hash.url === undefined) return undefined
+  const secrets: StoredWebhook['secrets'] = []
+  for (const [field, value] of Object.entries(hash)) {
+    if (!field.startsWith('key:')) continue
+    const [sealed = '', createdAt = '0'] = value.split(' ')
+    secrets.push({ secretId: field.slice(4), sealed, createdAt: Number(createdAt) })
+  }
+  secrets.sort((a, b) => a.createdAt - b.createdAt)
+  return {
+    id,
+    appId: hash.app_id ?? '',
+    url: hash.url,
+    events: JSON.parse(hash.events ?? '[]') as string[],
+    tenants: JSON.parse(hash.tenants ?? '[]') as string[],
+    createdAt: Number(hash.created_at ?? 0),
+    secrets,
+  }
+}
+
+const isBusyGroup = (error: unknown) => error instanceof Error && error.message.startsWith('BUSYGROUP')
+
+/**
+ * Webhook endpoints and their delivery queue, all under one hash tag: the
+ * queue is a stream read by a consumer group (an entry stays pending until a
+ * deliverer acknowledges it, so a crash loses none), retries wait in a sorted
+ * set scored by when they are due, and given-up deliveries go to a capped stream.
+ */
+export class WebhookStore {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: RedisKeys,
+  ) {}
+
+  async create(webhook: Omit<StoredWebhook, 'secrets'>, secret: { secretId: string; sealed: string; createdAt: number }): Promise<void> {
+    await this.redis.hset(this.keys.webhook(webhook.id), {
+      app_id: webhook.appId,
+      url: webhook.url,
+      events: JSON.stringify(webhook.events),
+      tenants: JSON.stringify(webhook.tenants),
+      created_at: String(webhook.createdAt),
+      [`key:${secret.secretId}`]: `${secret.sealed} ${secret.createdAt}`,
+    })
+    await this.redis.sadd(this.keys.webhooks(), webhook.id)
+  }
+
+  async get(id: string): Promise<StoredWebhook | undefined> {
+    return parse(id, await this.redis.hgetall(this.keys.webhook(id)))
+  }
+
+  async list(): Promise<StoredWebhook[]> {
+    const ids = (await this.redis.smembers(this.keys.webhooks())).sort()
+    const all = await Promise.all(ids.map((id) => this.get(id)))
+    return all.filter((w): w is StoredWebhook => w !== undefined)
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const [deleted] = await Promise.all([this.redis.del(this.keys.webhook(id)), this.redis.srem(this.keys.webhooks(), id)])
+    return deleted === 1
+  }
+
+  /** Adds a signing secret unless the endpoint has `max` already. */
+  async addSecret(id: string, secret: { secretId: string; sealed: string; createdAt: number }, max: number): Promise<'added' | 'full' | 'none'> {
+    const result = await this.redis.obAppAddKey(this.keys.webhook(id), secret.secretId, `${secret.sealed} ${secret.createdAt}`, max)
+    return result === 1 ? 'added' : result === 0 ? 'full' : 'none'
+  }
+
+  /** Revokes a signing secret unless it is the last one. */
+  async revokeSecret(id: string, secretId: string): Promise<'revoked' | 'last' | 'none'> {
+    const result = await this.redis.obRevokeUnlessLast(this.keys.webhook(id), secretId)
+    return result === 1 ? 'revoked' : result === 0 ? 'last' : 'none'
+  }
+
+  /** Replaces a sealed secret only if it is unchanged since it was read (re-encryption). */
+  async swapSecret(id: string, secret: { secretId: string; sealed: string; createdAt: number }, next: string): Promise<boolean> {
+    const field = `key:${secret.secretId}`
+    return (await this.redis.obFieldSwap(this.keys.webhook(id), field, `${secret.sealed} ${secret.createdAt}`, `${next} ${secret.createdAt}`)) === 1
+  }
+
+  /** Queues deliveries (creating the consumer group on first use, from the stream's start). */
+  async enqueue(deliveries: Delivery[]): Promise<void> {
+    if (deliveries.length === 0) return
+    const queue = this.keys.webhookQueue()
+    await this.redis.xgroup('CREATE', queue, DELIVERERS, '0', 'MKSTREAM').catch((error: unknown) => {
+      if (!isBusyGroup(error)) throw error
+    })
+    await Promise.all(deliveries.map((d) => this.redis.xadd(queue, '*', 'd', JSON.stringify(d))))
+  }
+
+  /** New deliveries for this consumer, then ones another consumer left pending longer than `staleMs` (it died). */
+  async take(consumer: string, count: number, staleMs: number): Promise<Array<{ entryId: string; delivery: Delivery }>> {
+    const queue = this.keys.webhookQueue()
+    let claimed: unknown
+    let fresh: unknown
+    try {
+      claimed = await this.redis.xautoclaim(queue, DELIVERERS, consumer, staleMs, '0-0', 'COUNT', count)
+      fresh = await this.redis.xreadgroup('GROUP', DELIVERERS, consumer, 'COUNT', count, 'STREAMS', queue, '>')
+    } catch (error) {
+      // No group yet: nothing was ever queued.
+      if (error instanceof Error && error.message.startsWith('NOGROUP')) return []
+      throw error
+    }
+    const entries = [
+      ...(((claimed as [string, Array<[string, string[]] | null>] | null)?.[1] ?? []) as Array<[string, string[]] | null>),
+      ...(((fresh as Array<[string, Array<[string, string[]]>]> | null)?.[0]?.[1] ?? []) as Array<[string, string[]]>),
+    ]
+    const out: Array<{ entryId: string; delivery: Delivery }> = []
+    for (const entry of entries) {
+      // A claimed entry deleted meanwhile comes back as null.
+      if (entry === null || entry[1] === null) continue
+      const payload = entry[1][1]
+      if (payload !== undefined) out.push({ entryId: entry[0], delivery: JSON.parse(payload) as Delivery })
+    }
+    return out
+  }
+
+  /** Moves retries that are due back onto the queue. */
+  async requeueDue(now: number, max: number): Promise<number> {
+    return Number(await this.redis.obWebhookDue(this.keys.webhookRetries(), this.keys.webhookQueue(), now, max))
+  }
+
+  async done(entryId: string): Promise<void> {
+    await this.redis.obWebhookDone(this.keys.webhookQueue(), DELIVERERS, entryId)
+  }
+
+  async retryAt(entryId: string, delivery: Delivery, due: number): Promise<void> {
+    await this.redis.obWebhookRetry(this.keys.webhookQueue(), this.keys.webhookRetries(), DELIVERERS, entryId, due, JSON.stringify(delivery))
+  }
+
+  /** Gives a delivery up: kept (capped) for ops to see, then removed from the queue. */
+  async bury(entryId: string, delivery: Delivery, reason: string, at: number, keep: number): Promise<void> {
+    await this.redis.xadd(this.keys.webhookDead(), 'MAXLEN', '~', keep, '*', 'd', JSON.stringify({ ...delivery, reason, at }))
+    await this.done(entryId)
+  }
+
+  /** Queue depths, for ops. */
+  async depths(): Promise<{ queued: number; retrying: number; given_up: number }> {
+    const [queued, retrying, dead] = await Promise.all([
+      this.redis.xlen(this.keys.webhookQueue()),
+      this.redis.zcard(this.keys.webhookRetries()),
+      this.redis.xlen(this.keys.webhookDead()),
+    ])
+    return { queued: Number(queued), retrying: Number(retrying), given_up: Number(dead) }
+  }
+}

@@ -1,0 +1,208 @@
+import { randomBytes } from 'node:crypto'
+import type { AuditLog } from '../audit/log.js'
+import type { BrokerEvents, ConnectionRef } from '../events.js'
+import { onceEvery, type Log } from '../log.js'
+import type { Delivery, StoredWebhook, WebhookStore } from '../store/webhooks.js'
+import type { WebhookEvent, WebhookService } from './service.js'
+import { signedHeaders } from './signing.js'
+
+export interface DeliveryPolicy {
+  /** Timeout of one delivery attempt (ms). */
+  timeoutMs: number
+  /** Attempts before a delivery is given up. */
+  maxAttempts: number
+  /** Wait before the 2nd attempt (ms); doubled each time, up to `maxBackoffMs`, with ±20% jitter. */
+  baseBackoffMs: number
+  maxBackoffMs: number
+  /** How often each replica looks for due retries and deliveries queued elsewhere (ms). */
+  pollMs: number
+  /** A delivery pending this long under another consumer is taken over (that replica died). */
+  staleMs: number
+  /** Given-up deliveries kept for ops (about). */
+  keepGivenUp: number
+}
+
+export function defaultDeliveryPolicy(timeoutMs: number, maxAttempts: number): DeliveryPolicy {
+  return {
+    timeoutMs,
+    maxAttempts,
+    baseBackoffMs: 1000,
+    maxBackoffMs: 3_600_000,
+    pollMs: 1000,
+    // Longer than any live attempt, so a working replica's delivery is never taken from it.
+    staleMs: 2 * timeoutMs + 5000,
+    keepGivenUp: 10_000,
+  }
+}
+
+/** The wait before attempt `attempt + 1`. */
+export function backoff(policy: Pick<DeliveryPolicy, 'baseBackoffMs' | 'maxBackoffMs'>, attempt: number, random = Math.random): number {
+  const plain = Math.min(policy.maxBackoffMs, policy.baseBackoffMs * 2 ** Math.max(0, attempt - 1))
+  return Math.round(plain * (0.8 + 0.4 * random()))
+}
+
+const BATCH = 20
+
+export interface DispatcherDeps {
+  store: WebhookStore
+  service: WebhookService
+  audit: AuditLog
+  log: Log
+  policy: DeliveryPolicy
+  now?: () => number
+  fetch?: typeof fetch
+}
+
+/**
+ * Lifecycle webhooks: turns the domain's connection events into deliveries
+ * (one per subscribed endpoint whose app serves the tenant) queued in Redis,
+ * and delivers them, at least once:
+ * - an entry stays in the stream, pending, until a deliverer acknowledges it;
+ * - a failed attempt moves atomically to the retry set, due after a backoff;
+ * - a replica that dies mid-delivery leaves it pending, and another takes it
+ *   over after `staleMs`; a restarted replica picks up the due retries.
+ * Every attempt of one event carries the same `webhook-id` (the event id).
+ */
+export class WebhookDispatcher {
+  private readonly consumer = `c-${randomBytes(6).toString('hex')}`
+  private readonly now: () => number
+  private timer: NodeJS.Timeout | undefined
+  private ticking: Promise<void> | undefined
+  private again = false
+  private stopped = false
+  private readonly failureLogged = onceEvery(30_000)
+
+  constructor(private readonly deps: DispatcherDeps) {
+    this.now = deps.now ?? Date.now
+  }
+
+  /** Queues a delivery of every connection lifecycle event (never delays the domain). */
+  subscribe(events: BrokerEvents): void {
+    const on = (type: WebhookEvent) => (ref: ConnectionRef) => {
+      this.publish(type, ref).catch((error: unknown) => this.deps.log.error({ err: error, event: type }, 'could not queue webhook deliveries'))
+    }
+    events.on('connection.created', on('connection.created'))
+    events.on('connection.reauth_required', on('connection.reauth_required'))
+    events.on('connection.deleted', on('connection.deleted'))
+  }
+
+  /** Queues one event for every endpoint that wants it; returns the event id. */
+  async publish(type: WebhookEvent, ref: ConnectionRef): Promise<string> {
+    const eventId = `evt_${randomBytes(12).toString('hex')}`
+    const endpoints = (await this.deps.store.list()).filter(
+      (w) => w.events.includes(type) && (w.tenants.includes('*') || w.tenants.includes(ref.tenantId)),
+    )
+    const body = JSON.stringify({
+      id: eventId,
+      type,
+      created_at: new Date(this.now()).toISOString(),
+      data: { tenant_id: ref.tenantId, user_id: ref.userId, app_id: ref.appId },
+    })
+    await this.deps.store.enqueue(endpoints.map((w) => ({ webhookId: w.id, eventId, type, body, attempt: 1 })))
+    if (endpoints.length > 0) this.wake()
+    return eventId
+  }
+
+  /** Starts delivering in the background (every replica does; the consumer group shares the work). */
+  start(): void {
+    if (this.timer !== undefined || this.stopped) return
+    this.timer = setInterval(() => this.wake(), this.deps.policy.pollMs)
+    this.timer.unref()
+    this.wake()
+  }
+
+  /** Stops after the attempts in flight; what is left stays queued for the others or the next start. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    clearInterval(this.timer)
+    await this.ticking
+  }
+
+  /** Runs a delivery round now (or right after the one running). */
+  wake(): void {
+    if (this.stopped) return
+    if (this.ticking !== undefined) {
+      this.again = true
+      return
+    }
+    this.ticking = this.round()
+      .catch((error: unknown) => {
+        if (this.failureLogged()) this.deps.log.error({ err: error }, 'webhook delivery round failed; retrying every round (logged once every 30 s)')
+      })
+      .finally(() => {
+        this.ticking = undefined
+        if (this.again) {
+          this.again = false
+          this.wake()
+        }
+      })
+  }
+
+  private async round(): Promise<void> {
+    const { store, policy } = this.deps
+    await store.requeueDue(this.now(), 100)
+    for (;;) {
+      if (this.stopped) return
+      const batch = await store.take(this.consumer, BATCH, policy.staleMs)
+      await Promise.all(batch.map(({ entryId, delivery }) => this.deliver(entryId, delivery)))
+      if (batch.length === 0) return
+    }
+  }
+
+  private async deliver(entryId: string, delivery: Delivery): Promise<void> {
+    const { store, service, log, policy } = this.deps
+    const webhook = await store.get(delivery.webhookId)
+    if (webhook === undefined) {
+      // The endpoint was deleted: nobody to tell.
+      await store.done(entryId)
+      return
+    }
+    const failure = await this.attempt(webhook, delivery)
+    if (failure === undefined) {
+      await store.done(entryId)
+      log.info({ webhook_id: webhook.id, event_id: delivery.eventId, attempt: delivery.attempt }, 'webhook delivered')
+      return
+    }
+    if (delivery.attempt >= policy.maxAttempts) {
+      await store.bury(entryId, delivery, failure, this.now(), policy.keepGivenUp)
+      log.warn({ webhook_id: webhook.id, event_id: delivery.eventId, attempt: delivery.attempt, reason: failure }, 'webhook delivery given up')
+      await this.deps.audit
+        .record('broker', 'webhook.given_up', { webhook_id: webhook.id, app_id: webhook.appId, event_id: delivery.eventId, event: delivery.type, reason: failure })
+        .catch(() => undefined)
+      return
+    }
+    const wait = backoff(policy, delivery.attempt)
+    await store.retryAt(entryId, { ...delivery, attempt: delivery.attempt + 1 }, this.now() + wait)
+    log.info({ webhook_id: webhook.id, event_id: delivery.eventId, attempt: delivery.attempt, reason: failure, retry_in_ms: wait }, 'webhook delivery failed; will retry')
+  }
+
+  /** One signed POST; undefined when the receiver took it (2xx), else why not. */
+  private async attempt(webhook: StoredWebhook, delivery: Delivery): Promise<string | undefined> {
+    let secrets: string[]
+    try {
+      secrets = await this.deps.service.secretsOf(webhook)
+    } catch {
+      return 'its signing secrets do not open with the configured encryption keys'
+    }
+    const headers = {
+      ...signedHeaders(secrets, delivery.eventId, Math.floor(this.now() / 1000), delivery.body),
+      'content-type': 'application/json',
+      'user-agent': 'oneup-broker-webhooks/1',
+    }
+    try {
+      const response = await (this.deps.fetch ?? fetch)(webhook.url, {
+        method: 'POST',
+        headers,
+        body: delivery.body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.deps.policy.timeoutMs),
+      })
+      await response.body?.cancel().catch(() => undefined)
+      return response.status >= 200 && response.status < 300 ? undefined : `the receiver answered ${response.status}`
+    } catch (error) {
+      const name = error instanceof Error ? error.name : 'Error'
+      const code = (error as { cause?: { code?: unknown } }).cause?.code
+      return name === 'TimeoutError' ? 'the receiver timed out' : `the receiver could not be reached (${typeof code === 'string' ? code : name})`
+    }
+  }
+}

@@ -1,0 +1,232 @@
+import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { CLIENT_ID, CLIENT_SECRET, startHarness, type Harness } from '../helpers/harness.js'
+import { admin, newKey, replicaOf, underLoad, type Replica } from '../helpers/ops.js'
+
+const USERS = [
+  { tenantId: 'acme', userId: 'alice' },
+  { tenantId: 'acme', userId: 'bob' },
+  { tenantId: 'globex', userId: 'carol' },
+]
+
+/** Connects the load's users with access tokens that always need a refresh (OneUp's TTL at the 60 s floor). */
+async function connectUsers(h: Harness, key: string): Promise<void> {
+  await h.sandbox.control('/settings', 'PUT', { access_token_ttl: 60 })
+  for (const user of USERS) {
+    const connected = await h.connect(key, user.tenantId, user.userId, { username: user.userId })
+    if (connected.callback.statusCode !== 200) throw new Error(`connect ${user.userId}: ${connected.callback.statusCode}`)
+  }
+}
+
+const get = async (app: FastifyInstance, url: string) => (await app.inject({ method: 'GET', url, headers: admin })).json()
+const post = async (app: FastifyInstance, url: string, payload?: object) =>
+  app.inject({ method: 'POST', url, headers: admin, ...(payload === undefined ? {} : { payload }) })
+
+t.test('the OneUp client secret rotates under load: no request fails, and ops see when the previous secret stops being needed', async (t) => {
+  const OLD = CLIENT_SECRET
+  const NEW = 'the-new-oneup-client-secret'
+  const KEYS = newKey('k1')
+  const h = await startHarness(t, { env: { TOKEN_ENCRYPTION_KEYS: KEYS } })
+  const { key } = await h.createApp()
+  await connectUsers(h, key)
+  const a = h.app
+  let b: Replica | undefined
+  let c: Replica | undefined
+  let targets: FastifyInstance[] = [a]
+  let usesWhileOneUpHadOld = 0
+
+  const load = await underLoad(
+    () => targets.map((app) => ({ app, key })),
+    USERS,
+    [
+      ['1. every replica gets ONEUP_CLIENT_SECRET=new and ONEUP_CLIENT_SECRET_PREVIOUS=old', async () => {
+        b = await replicaOf(t, h, { TOKEN_ENCRYPTION_KEYS: KEYS, ONEUP_CLIENT_SECRET: NEW, ONEUP_CLIENT_SECRET_PREVIOUS: OLD })
+        targets = [a, b]
+      }],
+      ['   (the old replica leaves)', async () => {
+        if (b !== undefined) targets = [b]
+      }],
+      ['2. check-client: OneUp still wants the old secret', async () => {
+        const check = (await post(b as FastifyInstance, '/v1/admin/oneup/check-client')).json()
+        t.match(check.results, [{ secret: 'current', accepted: false, oneup_error: 'invalid_client' }, { secret: 'previous', accepted: true, oneup_error: 'invalid_grant' }])
+        usesWhileOneUpHadOld = (await get(b as FastifyInstance, '/v1/admin/oneup')).previous_secret.uses
+        t.ok(usesWhileOneUpHadOld > 0, 'the broker counted its uses of the previous secret')
+      }],
+      ['3. OneUp switches the client to the new secret', async () => {
+        const res = await h.sandbox.control(`/clients/${CLIENT_ID}/secrets`, 'PUT', { secrets: [NEW] })
+        t.equal(res.status, 204)
+      }],
+      ['4. check-client: OneUp takes the new one; the old is no longer needed', async () => {
+        const check = (await post(b as FastifyInstance, '/v1/admin/oneup/check-client')).json()
+        t.match(check.results, [{ secret: 'current', accepted: true }, { secret: 'previous', accepted: false }])
+      }],
+      ['5. ONEUP_CLIENT_SECRET_PREVIOUS is removed', async () => {
+        c = await replicaOf(t, h, { TOKEN_ENCRYPTION_KEYS: KEYS, ONEUP_CLIENT_SECRET: NEW })
+        targets = [c]
+      }],
+    ],
+  )
+  t.same(load.failures, [], `no failure in ${load.total} token requests`)
+  t.ok(load.total > 100)
+  const after = await get(c as FastifyInstance, '/v1/admin/oneup')
+  t.match(after, { client_id: CLIENT_ID, previous_secret: { configured: false } })
+  t.equal((await get(b as FastifyInstance, '/v1/admin/oneup')).previous_secret.uses, after.previous_secret.uses, 'shared by every replica')
+  const counters = await h.sandbox.counters()
+  t.equal(counters.reuse_detections, 0)
+  t.ok(counters.refresh_grants > 50, 'refreshes ran all along')
+  t.notOk([...h.logs, ...(b?.logs ?? []), ...(c?.logs ?? [])].join('\n').includes(NEW), 'no secret in any log')
+  t.match(b?.logs.join('\n'), /accepted ONEUP_CLIENT_SECRET_PREVIOUS/, 'the replica said which secret worked')
+})
+
+t.test('encryption keys rotate under load, with the re-encryption job running while refreshes do; then the old key goes', async (t) => {
+  const K1 = newKey('k1')
+  const K2 = newKey('k2')
+  const h = await startHarness(t, { env: { TOKEN_ENCRYPTION_KEYS: K1 } })
+  const { key, id } = await h.createApp()
+  await connectUsers(h, key)
+  const hook = await post(h.app, `/v1/admin/apps/${id}/webhooks`, { url: 'http://127.0.0.1:9/hooks' })
+  t.equal(hook.statusCode, 201, 'a webhook signing secret, sealed with k1 too')
+  // Idle connections the load never touches: only the job moves them.
+  const { connections, opener } = h.app.broker
+  for (let i = 0; i < 150; i += 1) {
+    const tokens = { accessToken: `at-${i}`, refreshToken: `rt-${i}`, accessExpiresAt: Date.now() + 3_600_000, scope: 'offline_access' }
+    await connections.write('idle', `user-${i}`, 'any', { status: 'active', sealed: await opener.seal('idle', `user-${i}`, tokens), kid: 'k1', scope: 'offline_access', appId: id, refreshedAt: Date.now(), accessExpiresAt: tokens.accessExpiresAt }, Date.now())
+  }
+  t.match(await get(h.app, '/v1/admin/encryption'), { primary_kid: 'k1', records: { k1: 154 }, job: null })
+
+  let targets: FastifyInstance[] = [h.app]
+  let last: FastifyInstance = h.app
+  const deploy = async (keys: string) => {
+    const next = await replicaOf(t, h, { TOKEN_ENCRYPTION_KEYS: keys })
+    targets = [last, next] // a rolling deploy: old and new serve together
+    last = next
+  }
+  const load = await underLoad(
+    () => targets.map((app) => ({ app, key })),
+    USERS,
+    [
+      ['1. TOKEN_ENCRYPTION_KEYS=k1,k2: every replica can open k2', () => deploy(`${K1},${K2}`)],
+      ['2. TOKEN_ENCRYPTION_KEYS=k2,k1: k2 seals', () => deploy(`${K2},${K1}`)],
+      ['   (the k1-first replicas leave)', async () => {
+        targets = [last]
+      }],
+      ['3. re-encrypt, while refreshes run', async () => {
+        const started = await post(last, '/v1/admin/encryption/reencrypt')
+        t.equal(started.statusCode, 202)
+        t.match(started.json().job, { state: 'running', target_kid: 'k2', total: 154 })
+        const again = await post(last, '/v1/admin/encryption/reencrypt')
+        t.equal(again.json().job.id, started.json().job.id, 'one job at a time: starting again shows the running one')
+        for (let i = 0; ; i += 1) {
+          const status = await get(last, '/v1/admin/encryption')
+          if (status.job.state === 'done') break
+          if (i > 1000) throw new Error('the job never finished')
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        }
+      }],
+      ['4. TOKEN_ENCRYPTION_KEYS=k2: the old key is gone', () => deploy(K2)],
+      ['   (the k2,k1 replicas leave)', async () => {
+        targets = [last]
+      }],
+    ],
+  )
+  t.same(load.failures, [], `no failure in ${load.total} token requests`)
+  const status = await get(last, '/v1/admin/encryption')
+  t.same(status.records, { k2: 154 }, 'every record, and the webhook secret, is sealed with k2')
+  t.match(status.job, { state: 'done', total: 154, done: 154, failed: 0, target_kid: 'k2' })
+  t.ok(status.job.moved >= 150, 'the job moved the idle ones (refreshes moved some of the others)')
+  const record = await last.broker.connections.read('idle', 'user-7')
+  t.equal((await last.broker.opener.open('idle', 'user-7', record?.sealed ?? '')).refreshToken, 'rt-7', 'a k2-only replica opens what the job moved')
+  t.same((await h.sandbox.counters()).reuse_detections, 0)
+})
+
+t.test('the re-encryption job resumes on another replica after the one running it stops, and moves every record once', async (t) => {
+  const K1 = newKey('k1')
+  const K2 = newKey('k2')
+  const h = await startHarness(t, { env: { TOKEN_ENCRYPTION_KEYS: K1 } })
+  const { connections, opener } = h.app.broker
+  const writes: Array<Promise<unknown>> = []
+  for (let i = 0; i < 1200; i += 1) {
+    const tenant = `t${i % 7}`
+    writes.push(
+      opener
+        .seal(tenant, `u${i}`, { accessToken: 'a', refreshToken: `r${i}`, accessExpiresAt: 1, scope: 's' })
+        .then((sealed) => connections.write(tenant, `u${i}`, 'any', { status: 'active', sealed, kid: 'k1', scope: 's', appId: 'app_x', refreshedAt: i, accessExpiresAt: 1 }, i)),
+    )
+  }
+  await Promise.all(writes)
+  const x = await replicaOf(t, h, { TOKEN_ENCRYPTION_KEYS: `${K2},${K1}` })
+  const started = await post(x, '/v1/admin/encryption/reencrypt')
+  t.equal(started.statusCode, 202)
+  for (let i = 0; (await get(h.app, '/v1/admin/encryption')).job.done === 0; i += 1) {
+    if (i > 1500) throw new Error('the job never saved progress')
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  // The replica goes down part way: the job stays "running" with its saved cursor.
+  await x.close()
+  const stopped = await get(h.app, '/v1/admin/encryption')
+  t.equal(stopped.job.state, 'running', 'left running for another replica')
+  t.ok(stopped.job.done > 0 && stopped.job.done < 1200, `stopped part way (${stopped.job.done} of 1200)`)
+  t.ok(stopped.records.k1 > 0 && stopped.records.k2 > 0, 'records on both keys meanwhile')
+
+  const y = await replicaOf(t, h, { TOKEN_ENCRYPTION_KEYS: `${K2},${K1}` })
+  for (let i = 0; ; i += 1) {
+    const status = await get(y, '/v1/admin/encryption')
+    if (status.job.state === 'done') break
+    if (i > 1500) throw new Error('the job was not resumed')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  const done = await get(y, '/v1/admin/encryption')
+  t.same(done.records, { k2: 1200 })
+  t.match(done.job, { id: started.json().job.id, state: 'done', done: 1200, total: 1200, failed: 0 })
+  t.ok(done.job.moved <= 1200, 'no record counted as moved twice')
+  t.match(y.logs.join('\n'), /"resumed":true/, 'resumed from the saved cursor, not started over')
+})
+
+t.test('a replica that seals with another key than the job targets does not run it', async (t) => {
+  const K1 = newKey('k1')
+  const K2 = newKey('k2')
+  const h = await startHarness(t, { env: { TOKEN_ENCRYPTION_KEYS: `${K2},${K1}` } })
+  await h.app.broker.reencryption.stop()
+  const { connections } = h.app.broker
+  const sealedK1 = await (await replicaOf(t, h, { TOKEN_ENCRYPTION_KEYS: K1 })).broker.opener.seal('acme', 'u', { accessToken: 'a', refreshToken: 'r', accessExpiresAt: 1, scope: 's' })
+  await connections.write('acme', 'u', 'any', { status: 'active', sealed: sealedK1, kid: 'k1', scope: 's', appId: 'app_x', refreshedAt: 1, accessExpiresAt: 1 }, 1)
+  t.equal((await post(h.app, '/v1/admin/encryption/reencrypt')).statusCode, 202, 'started (this replica is stopped, so it waits)')
+  const old = await replicaOf(t, h, { TOKEN_ENCRYPTION_KEYS: `${K1},${K2}` })
+  await old.broker.reencryption.idle()
+  old.broker.reencryption.kick()
+  await old.broker.reencryption.idle()
+  t.match(await get(old, '/v1/admin/encryption'), { records: { k1: 1 }, job: { state: 'running', target_kid: 'k2', done: 0 } }, 'untouched by a k1-first replica')
+})
+
+t.test('an app key rotates under load: the second key works at once, the first stops when revoked, and ops see both last uses', async (t) => {
+  const h = await startHarness(t)
+  const { key: first, id, key_id: firstId } = await h.createApp()
+  await connectUsers(h, first)
+  let current = first
+  let second = ''
+  const load = await underLoad(
+    () => [{ app: h.app, key: current }],
+    USERS,
+    [
+      ['1. add a second key', async () => {
+        const res = await post(h.app, `/v1/admin/apps/${id}/keys`)
+        t.equal(res.statusCode, 201)
+        second = res.json().key
+      }],
+      ['2. the app switches to the second key', async () => {
+        current = second
+      }],
+      ['3. revoke the first', async () => {
+        t.equal((await h.app.inject({ method: 'DELETE', url: `/v1/admin/apps/${id}/keys/${firstId}`, headers: admin })).statusCode, 204)
+      }],
+    ],
+  )
+  t.same(load.failures, [], `no failure in ${load.total} token requests`)
+  const revoked = await h.asApp(first, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice' })
+  t.equal(revoked.statusCode, 401, 'the first key stopped')
+  t.equal(revoked.json().error.code, '1')
+  const listed = (await get(h.app, '/v1/admin/apps')).items[0]
+  t.equal(listed.keys.length, 1)
+  t.type(listed.keys[0].last_used_at, 'string', 'the second key shows when it was last used')
+  t.notOk(JSON.stringify(listed).includes(second.slice(-43)), 'never the key itself')
+})

@@ -1,0 +1,59 @@
+import t from 'tap'
+import { loadConfig } from '../../src/config/config.js'
+import { createOneUpClient } from '../../src/oneup/client.js'
+
+const TOKEN_URL = 'https://oauth.oneup.test/oauth2/token'
+
+/** A OneUp token endpoint that accepts one secret at a time, switching after `switchAfter` calls. */
+function oneup(accepted: (call: number) => string | undefined) {
+  const secrets: string[] = []
+  const fetch = (async (_url: unknown, init?: RequestInit) => {
+    const secret = new URLSearchParams(String(init?.body)).get('client_secret') ?? ''
+    secrets.push(secret)
+    const ok = accepted(secrets.length) === secret
+    const body = ok
+      ? { access_token: 'ory_at_new', refresh_token: 'ory_rt_new', token_type: 'bearer', expires_in: 3600, scope: 'offline_access' }
+      : { error: 'invalid_client', error_description: 'Client authentication failed.' }
+    return new Response(JSON.stringify(body), { status: ok ? 200 : 401, headers: { 'content-type': 'application/json' } })
+  }) as typeof globalThis.fetch
+  return { fetch, secrets }
+}
+
+const config = (previous: string | undefined) =>
+  loadConfig({
+    ONEUP_CLIENT_ID: 'broker',
+    ONEUP_CLIENT_SECRET: 'new',
+    ...(previous === undefined ? {} : { ONEUP_CLIENT_SECRET_PREVIOUS: previous }),
+    ONEUP_TOKEN_URL: TOKEN_URL,
+    TOKEN_ENCRYPTION_KEYS: `k1:${'a'.repeat(43)}`,
+    COOKIE_SECRET: 'c'.repeat(32),
+  }).config.oneup
+
+t.test('when OneUp switches secrets between the two tries, the current secret is tried once more and the refresh succeeds', async (t) => {
+  // Call 1 (new) meets the old secret; call 2 (old) meets the new one: the switch happened in between.
+  const server = oneup((call) => (call === 1 ? 'old' : 'new'))
+  let previousUsed = 0
+  const client = createOneUpClient(config('old'), { fetch: server.fetch, onPreviousSecretUsed: () => void (previousUsed += 1) })
+  const tokens = await client.refresh('ory_rt_old')
+  t.equal(tokens.accessToken, 'ory_at_new')
+  t.same(server.secrets, ['new', 'old', 'new'])
+  t.equal(previousUsed, 0, 'the previous secret did not do it: not counted')
+})
+
+t.test('the previous secret is counted when it is the one OneUp accepts, and a client refused with both fails as invalid_client', async (t) => {
+  const before = oneup(() => 'old')
+  let previousUsed = 0
+  const client = createOneUpClient(config('old'), { fetch: before.fetch, onPreviousSecretUsed: () => void (previousUsed += 1) })
+  t.equal((await client.refresh('r')).accessToken, 'ory_at_new')
+  t.same(before.secrets, ['new', 'old'])
+  t.equal(previousUsed, 1)
+
+  const neither = oneup(() => 'something else')
+  const refused = createOneUpClient(config('old'), { fetch: neither.fetch })
+  await t.rejects(refused.refresh('r'), { name: 'OneUpError', oauthError: 'invalid_client' })
+  t.same(neither.secrets, ['new', 'old', 'new'], 'three tries at most')
+
+  const alone = oneup(() => 'something else')
+  await t.rejects(createOneUpClient(config(undefined), { fetch: alone.fetch }).refresh('r'), { name: 'OneUpError', oauthError: 'invalid_client' })
+  t.same(alone.secrets, ['new'], 'without a previous secret, one try')
+})

@@ -1,0 +1,28 @@
+import t from 'tap'
+import { backoff, defaultDeliveryPolicy } from '../../src/webhooks/delivery.js'
+import { newSigningSecret, sign, signedHeaders, verify } from '../../src/webhooks/signing.js'
+
+t.test('a delivery verifies with either active secret, and not once changed, replayed late or signed otherwise', async (t) => {
+  const [a, b] = [newSigningSecret(), newSigningSecret()]
+  t.match(a, /^whsec_[A-Za-z0-9+/]{43}=$/, '32 random bytes')
+  const body = '{"id":"evt_1","type":"connection.created"}'
+  const headers = signedHeaders([a, b], 'evt_1', 1_800_000_000, body)
+  t.equal(headers['webhook-signature']?.split(' ').length, 2, 'one signature per secret')
+  t.ok(verify(a, headers, body, 1_800_000_010))
+  t.ok(verify(b, headers, body, 1_800_000_010))
+  t.notOk(verify(newSigningSecret(), headers, body, 1_800_000_010), 'another secret')
+  t.notOk(verify(a, headers, body.replace('created', 'deleted'), 1_800_000_010), 'a changed body')
+  t.notOk(verify(a, { ...headers, 'webhook-id': 'evt_2' }, body, 1_800_000_010), 'another event id')
+  t.notOk(verify(a, headers, body, 1_800_000_000 + 301), 'too late: a replay')
+  t.notOk(verify(a, { ...headers, 'webhook-timestamp': 'soon' }, body, 1_800_000_000))
+  t.equal(sign(a, 'evt_1', 1, 'x'), sign(a, 'evt_1', 1, 'x'), 'deterministic')
+})
+
+t.test('retries back off exponentially from one second to an hour, with jitter of a fifth either way', async (t) => {
+  const policy = defaultDeliveryPolicy(5000, 15)
+  t.same([1, 2, 3, 4].map((n) => backoff(policy, n, () => 0.5)), [1000, 2000, 4000, 8000])
+  t.equal(backoff(policy, 30, () => 0.5), 3_600_000, 'capped at an hour')
+  t.equal(backoff(policy, 1, () => 0), 800)
+  t.equal(backoff(policy, 1, () => 1), 1200)
+  t.ok(policy.staleMs > 2 * policy.timeoutMs, 'a live delivery is never taken over')
+})
