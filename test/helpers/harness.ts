@@ -9,7 +9,7 @@ import { loggerOptions } from '../../src/logger.js'
 import type { SandboxOptions } from '../../src/sandbox/plugin.js'
 import { buildSandboxServer } from '../../src/sandbox/server.js'
 import { parseForms } from './html-forms.js'
-import { deletePrefix, REDIS_URL, testPrefix } from './redis.js'
+import { deletePrefix, redisEnv, testPrefix } from './redis.js'
 
 export const CLIENT_ID = 'broker-under-test'
 export const CLIENT_SECRET = 'broker-secret-under-test'
@@ -51,7 +51,7 @@ export async function startSandbox(t: Test, options: Partial<SandboxOptions> = {
 export function brokerEnv(sandboxBase: string, prefix: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     PUBLIC_URL,
-    REDIS_URL,
+    ...redisEnv(),
     REDIS_KEY_PREFIX: prefix,
     ONEUP_SANDBOX: 'false',
     ONEUP_CLIENT_ID: CLIENT_ID,

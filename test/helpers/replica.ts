@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
+import { redisEnv } from './redis.js'
 
 export const SERVER_JS = fileURLToPath(new URL('../../dist/server.js', import.meta.url))
 
@@ -36,7 +37,7 @@ export async function startReplica(t: Test, env: Record<string, string>): Promis
   const port = await freePort()
   const child = spawn(process.execPath, [SERVER_JS], {
     // Never the repository's own .broker-dev.json: a generated secret goes to a throw-away file.
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', DEV_SECRETS_FILE: join(tmpdir(), `broker-dev-${port}.json`), ...env, PORT: String(port), HOST: '127.0.0.1' },
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', DEV_SECRETS_FILE: join(tmpdir(), `broker-dev-${port}.json`), ...redisEnv(), ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const output: string[] = []
