@@ -124,14 +124,23 @@ export class RefreshCoordinator {
     const tokens = await opener.open(tenantId, userId, connection.sealed)
 
     let answer: OneUpTokens
+    const attempts = { answerMaybeLost: false }
     try {
-      answer = await this.callOneUp(tokens.refreshToken, deadline)
+      answer = await this.callOneUp(tokens.refreshToken, deadline, attempts)
     } catch (error) {
       const failure = error instanceof OneUpError ? error : new OneUpError('unavailable', 'refresh failed', { cause: error })
       if (failure.isInvalidGrant) {
         await this.markReauthRequired(tenantId, userId, connection)
         const ms = this.now() - started
         log.warn({ tenant_id: tenantId, user_id: userId, outcome: 'reauth_required', ms }, 'refresh refused by OneUp: the user must connect again')
+        if (attempts.answerMaybeLost) {
+          // README, "When the answer to a refresh is lost": OneUp had most likely rotated the
+          // token already, so the retry met its reuse detection. Only OneUp can prevent this.
+          log.warn(
+            { tenant_id: tenantId, user_id: userId },
+            'an earlier refresh attempt got no answer and its retry was refused: OneUp likely rotated the refresh token and revoked the chain on reuse; a refresh-token grace period at OneUp avoids this',
+          )
+        }
         events.emit('refresh', { tenantId, userId, outcome: 'reauth_required', ms, oneupError: 'invalid_grant' })
         events.emit('connection.reauth_required', { tenantId, userId, appId: connection.appId })
         throw reauthRequired()
@@ -175,8 +184,13 @@ export class RefreshCoordinator {
     return { connection: { ...connection, ...fields, version }, tokens: next }
   }
 
-  /** One refresh grant, retried with jittered backoff on transient failures, within the deadline. */
-  private async callOneUp(refreshToken: string, deadline: number): Promise<OneUpTokens> {
+  /**
+   * One refresh grant, retried with jittered backoff on transient failures, within the deadline.
+   * A failure with no HTTP answer (timeout, reset) may hide a refresh OneUp did perform: it is
+   * retried at once all the same, with the same refresh token, because that token is all the
+   * broker has; `attempts.answerMaybeLost` records it so a refusal can be explained.
+   */
+  private async callOneUp(refreshToken: string, deadline: number, attempts: { answerMaybeLost: boolean }): Promise<OneUpTokens> {
     const { oneup, policy } = this.deps
     for (let attempt = 1; ; attempt += 1) {
       try {
@@ -186,6 +200,7 @@ export class RefreshCoordinator {
           error instanceof OneUpError &&
           // Hydra answers `invalid_request` to concurrent refreshes of one token: transient.
           (error.kind === 'unavailable' || error.oauthError === 'invalid_request')
+        if (error instanceof OneUpError && error.kind === 'unavailable' && error.httpStatus === undefined) attempts.answerMaybeLost = true
         const backoff = 100 * 2 ** attempt * (0.5 + Math.random())
         if (!retryable || attempt >= policy.maxAttempts || this.now() + backoff + policy.attemptTimeoutMs > deadline) throw error
         await sleep(backoff)

@@ -1,0 +1,51 @@
+import { ADMIN_KEY, throughOneUp } from './harness.js'
+
+/**
+ * Talking to broker replicas (real processes) over HTTP, as a load balancer's
+ * clients would: register an app, connect users, ask for tokens.
+ */
+
+/** Registers an app on any replica; returns its key. */
+export async function createAppVia(replicaUrl: string, name = 'fleet'): Promise<string> {
+  const created = await fetch(`${replicaUrl}/v1/admin/apps`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name, tenants: ['*'], return_origins: [] }),
+  })
+  if (created.status !== 201) throw new Error(`create app: ${created.status} ${await created.text()}`)
+  return ((await created.json()) as { key: string }).key
+}
+
+/** `POST /v1/token` on a replica. */
+export function tokenVia(replicaUrl: string, key: string, body: Record<string, unknown>): Promise<Response> {
+  return fetch(`${replicaUrl}/v1/token`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+}
+
+/**
+ * Connects a user: the connect link from one replica, the callback through
+ * another (any replica may get it behind a load balancer). Returns the callback's answer.
+ */
+export async function connectVia(
+  startUrl: string,
+  callbackUrl: string,
+  key: string,
+  tenantId: string,
+  userId: string,
+  username = 'alice',
+): Promise<Response> {
+  const created = await fetch(`${startUrl}/v1/connect-sessions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ tenant_id: tenantId, user_id: userId }),
+  })
+  if (created.status !== 201) throw new Error(`connect-sessions: ${created.status} ${await created.text()}`)
+  const session = (await created.json()) as { url: string }
+  const start = await fetch(`${startUrl}${new URL(session.url).pathname}`, { redirect: 'manual' })
+  const cookie = (start.headers.get('set-cookie') ?? '').split(';')[0] ?? ''
+  const back = await throughOneUp(start.headers.get('location') ?? '', { username })
+  return fetch(`${callbackUrl}${back.pathname}${back.search}`, { headers: { cookie }, redirect: 'manual' })
+}
