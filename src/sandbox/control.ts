@@ -18,6 +18,9 @@
  *     client has given up by then.
  *   - `drop`: process the request fully (a refresh token is rotated and counted), then destroy
  *     the socket without answering.
+ *   - `stall`: wait `ms` (default 30000) before processing, as a queue in front of OneUp
+ *     would; a request whose client went away meanwhile is never processed (nothing is
+ *     spent), one whose client is still there is then processed and answered as usual.
  *   Answers `{faults: [...]}`, what is queued. `GET` lists them, `DELETE` clears them (204).
  * - `GET /_control/settings`; `PUT /_control/settings` with any of `{access_token_ttl,
  *   refresh_grace_seconds, token_latency_ms, rate_limit, code_ttl}` changes them from now
@@ -46,7 +49,7 @@ const Username = Type.String({ pattern: '^[a-z0-9._-]{1,64}$' })
 
 const FaultRequest = Type.Object(
   {
-    mode: Type.Union([Type.Literal('status'), Type.Literal('hang'), Type.Literal('drop')]),
+    mode: Type.Union([Type.Literal('status'), Type.Literal('hang'), Type.Literal('drop'), Type.Literal('stall')]),
     count: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
     status: Type.Optional(Type.Integer({ minimum: 400, maximum: 599 })),
     error: Type.Optional(Type.String({ pattern: '^[a-z_]{1,64}$' })),
@@ -151,7 +154,7 @@ function faultOf(
   hint: string | undefined,
   ms: number | undefined,
 ): TokenFault {
-  if (mode === 'hang') return { mode, ms: ms ?? 30_000 }
+  if (mode === 'hang' || mode === 'stall') return { mode, ms: ms ?? 30_000 }
   if (mode === 'drop') return { mode }
   const answered = status ?? (error === undefined ? 503 : error === 'invalid_client' ? 401 : 400)
   const id = error ?? (answered >= 500 ? 'temporarily_unavailable' : 'invalid_request')

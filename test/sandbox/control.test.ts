@@ -106,6 +106,34 @@ t.test('a hang fault that outlasts the client still processes the grant', async 
   t.equal((await refresh(sandbox, tokens.refresh_token)).status, 400, 'the refresh token is spent')
 })
 
+t.test('a stall fault whose client gives up processes nothing: the refresh token is not spent', async (t) => {
+  const sandbox = await startSandbox(t)
+  const tokens = await obtainTokens(t, sandbox)
+  await control(sandbox, 'POST', '/faults', { mode: 'stall', ms: 200 })
+  const before = (await json(await control(sandbox, 'GET', '/counters'))).token_requests as number
+  const client = new AbortController()
+  const call = fetch(sandbox.url('/oauth2/token'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', client_id: CLIENT_ID, client_secret: CLIENT_SECRET, refresh_token: tokens.refresh_token }),
+    signal: client.signal,
+  })
+  while ((await json(await control(sandbox, 'GET', '/counters'))).token_requests === before) await new Promise((r) => setTimeout(r, 10))
+  client.abort()
+  await t.rejects(call, 'the client gave up')
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.match(await json(await control(sandbox, 'GET', '/counters')), { refresh_grants: 0 }, 'nothing was granted')
+  t.equal((await refresh(sandbox, tokens.refresh_token)).status, 200, 'the refresh token still works')
+})
+
+t.test('a stall fault whose client waits is then processed and answered', async (t) => {
+  const sandbox = await startSandbox(t)
+  const tokens = await obtainTokens(t, sandbox)
+  await control(sandbox, 'POST', '/faults', { mode: 'stall', ms: 100 })
+  t.equal((await refresh(sandbox, tokens.refresh_token)).status, 200)
+  t.match(await json(await control(sandbox, 'GET', '/counters')), { refresh_grants: 1 })
+})
+
 t.test('a drop fault runs the grant and destroys the socket', async (t) => {
   const sandbox = await startSandbox(t)
   const tokens = await obtainTokens(t, sandbox)
