@@ -5,6 +5,7 @@
 #   scripts/redis-cluster.sh start   # prints REDIS_CLUSTER_NODES=127.0.0.1:7000,… on its last line
 #   scripts/redis-cluster.sh stop    # shuts every node down and deletes its data
 #   scripts/redis-cluster.sh status  # cluster info of the first node
+#   scripts/redis-cluster.sh start-node PORT  # starts one node again (after a failover test killed it)
 #
 # Environment: REDIS_CLUSTER_PORT (first port, default 7000; nodes use it and the next
 # five, and each port + 10000 for the cluster bus), REDIS_CLUSTER_DIR (default
@@ -47,6 +48,16 @@ replicas_synced() {
   [[ "$(for port in "${ports[@]}"; do cli "$port" info replication 2>/dev/null; done | grep -c '^master_link_status:up')" == 3 ]]
 }
 
+# One node on its own directory; a node started again there rejoins the cluster from its nodes.conf.
+start_node() {
+  mkdir -p "$dir/$1"
+  # AOF with fsync every second, as in production (see README, Operations).
+  redis-server --port "$1" --bind 127.0.0.1 --protected-mode no --daemonize yes \
+    --dir "$dir/$1" --pidfile "$dir/$1/redis.pid" --logfile "$dir/$1/redis.log" \
+    --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout "$node_timeout" \
+    --appendonly yes --appendfsync everysec --save ""
+}
+
 start() {
   require_binaries
   local port
@@ -57,14 +68,7 @@ start() {
     fi
   done
   mkdir -p "$dir"
-  for port in "${ports[@]}"; do
-    mkdir -p "$dir/$port"
-    # AOF with fsync every second, as in production (see README, Operations).
-    redis-server --port "$port" --bind 127.0.0.1 --protected-mode no --daemonize yes \
-      --dir "$dir/$port" --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log" \
-      --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout "$node_timeout" \
-      --appendonly yes --appendfsync everysec --save ""
-  done
+  for port in "${ports[@]}"; do start_node "$port"; done
   for port in "${ports[@]}"; do
     wait_for 50 cli "$port" ping >/dev/null 2>&1 || { echo "redis-cluster: node $port did not start; see $dir/$port/redis.log" >&2; exit 1; }
   done
@@ -96,5 +100,7 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) cli "${ports[0]}" cluster info ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  # Brings one stopped node back (after a test killed it); it rejoins as a replica if it was failed over.
+  start-node) start_node "${2:?usage: $0 start-node PORT}"; wait_for 50 cli "$2" ping >/dev/null 2>&1 ;;
+  *) echo "usage: $0 start|stop|status|start-node PORT" >&2; exit 2 ;;
 esac

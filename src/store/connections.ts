@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis'
 import type { RedisClient } from './redis.js'
 import type { RedisKeys } from './keys.js'
 import { WINDOW_MS, type RateWindow } from './window.js'
@@ -22,6 +23,14 @@ export interface StoredConnection {
 }
 
 export type ConnectionFields = Omit<StoredConnection, 'version' | 'createdAt'>
+
+/**
+ * How long a write to a Redis Cluster waits for a replica to acknowledge it.
+ * A token set is the only copy of a rotated refresh token: a failover that
+ * promoted a replica which had not received it would bring back a spent
+ * token, and OneUp revokes the chain when it is presented again.
+ */
+export const REPLICA_ACK_TIMEOUT_MS = 500
 
 function parse(flat: Array<string | number>, offset = 0): StoredConnection | undefined {
   if (flat.length <= offset) return undefined
@@ -82,7 +91,7 @@ export class ConnectionStore {
     fields: ConnectionFields,
     now: number,
   ): Promise<number | undefined> {
-    const version = await this.redis.obConnPut(
+    const args: [string, string, ...Array<string | number>] = [
       this.keys.connection(tenantId, userId),
       this.keys.tenantIndex(tenantId),
       expected === 'any' ? '*' : String(expected),
@@ -98,7 +107,18 @@ export class ConnectionStore {
         'refreshed_at', fields.refreshedAt,
         'access_expires_at', fields.accessExpiresAt,
       ],
-    )
+    ]
+    let version: number | null
+    if (this.redis instanceof Cluster) {
+      // WAIT has no key: in one pipeline with the write it goes to the master that took the write.
+      // Its count is not checked: with no replica up the write still stands on the master.
+      const replies = await this.redis.pipeline().obConnPut(...args).wait(1, REPLICA_ACK_TIMEOUT_MS).exec()
+      const [error, reply] = replies?.[0] ?? [new Error('no reply to the write')]
+      if (error) throw error
+      version = reply as number | null
+    } else {
+      version = await this.redis.obConnPut(...args)
+    }
     return version === null ? undefined : Number(version)
   }
 

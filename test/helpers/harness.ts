@@ -10,6 +10,7 @@ import type { SandboxOptions } from '../../src/sandbox/plugin.js'
 import { buildSandboxServer } from '../../src/sandbox/server.js'
 import { parseForms } from './html-forms.js'
 import { deletePrefix, redisEnv, testPrefix } from './redis.js'
+import type { Cleanup } from './replica.js'
 
 export const CLIENT_ID = 'broker-under-test'
 export const CLIENT_SECRET = 'broker-secret-under-test'
@@ -25,7 +26,7 @@ export interface RunningSandbox {
   close(): Promise<void>
 }
 
-export async function startSandbox(t: Test, options: Partial<SandboxOptions> = {}, redirectUri = `${PUBLIC_URL}/oauth/callback`): Promise<RunningSandbox> {
+export async function startSandbox(t: Cleanup, options: Partial<SandboxOptions> = {}, redirectUri = `${PUBLIC_URL}/oauth/callback`): Promise<RunningSandbox> {
   const server = buildSandboxServer({
     clients: [{ id: CLIENT_ID, secrets: [CLIENT_SECRET], redirectUris: [redirectUri] }],
     ...options,

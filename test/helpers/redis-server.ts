@@ -3,8 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import type { Test } from 'tap'
-import { freePort } from './replica.js'
+import { freePort, type Cleanup } from './replica.js'
 
 /**
  * A redis-server of the test's own on a free loopback port, for fault tests
@@ -21,7 +20,7 @@ export interface OwnRedis {
   start(): Promise<void>
 }
 
-export async function startOwnRedis(t: Test, extraArgs: string[] = []): Promise<OwnRedis> {
+export async function startOwnRedis(t: Cleanup, extraArgs: string[] = []): Promise<OwnRedis> {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'broker-redis-'))
   let child: ChildProcess | undefined
