@@ -20,7 +20,7 @@ async function call(url: string, init?: RequestInit): Promise<Answer> {
   return { status: res.status, code: body.error?.code, retryAfter: res.headers.get('retry-after'), ms: Date.now() - started, accessToken: body.access_token }
 }
 
-t.test('Redis down mid-load: quick 503s (code 9, Retry-After), no crash, and by itself back to serving the same stored tokens when Redis returns', { skip: REDIS_CLUSTER_NODES === undefined ? false : 'runs once, in the standalone run: it brings its own standalone redis-server (the cluster's counterpart is cluster-failover)' }, async (t) => {
+t.test('Redis down mid-load: quick 503s (code 9, Retry-After), no crash, and by itself back to serving the same stored tokens when Redis returns', { skip: REDIS_CLUSTER_NODES === undefined ? false : 'runs once, in the standalone run: it brings its own standalone redis-server (its cluster counterpart is cluster-failover)' }, async (t) => {
   const redis = await startOwnRedis(t)
   const publicUrl = `http://127.0.0.1:${await freePort()}`
   const sandbox = await startSandbox(t, {}, `${publicUrl}/oauth/callback`)
