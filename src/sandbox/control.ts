@@ -4,9 +4,10 @@
  * Bodies are JSON; a malformed one answers `400 {error: "invalid_request", message}`.
  *
  * - `GET /_control/counters` → `{code_exchanges, refresh_grants, reuse_detections,
- *   token_requests, token_errors}`. `token_errors` counts every token call answered with an
+ *   grace_reuses, token_requests, token_errors}`. `token_errors` counts every token call answered with an
  *   error, injected faults included; `reuse_detections` counts spent refresh tokens presented
- *   again (past any grace), each of which revoked its chain.
+ *   again (past any grace), each of which revoked its chain; `grace_reuses` those presented
+ *   again within the grace period (served; also in `refresh_grants`).
  * - `POST /_control/reset` → zeroes the counters (tokens stay) and answers them.
  * - `POST /_control/faults` `{mode, count?, status?, error?, hint?, ms?}` queues a fault for
  *   the next `count` (default 1) token calls, after the faults already queued:

@@ -38,6 +38,7 @@ t.test('a lost refresh answer within a OneUp grace period: the retry gets fresh 
   t.not(answer.json().access_token, first)
   let counters = await h.sandbox.counters()
   t.equal(counters.refresh_grants, 2, 'the lost refresh and its retry')
+  t.equal(counters.grace_reuses, 1, 'the retry presented the spent token within the grace period')
   t.equal(counters.reuse_detections, 0)
   // The token kept is the retry's: the next refresh uses it, past the grace period, with no reuse.
   clock.ms += 3600_000

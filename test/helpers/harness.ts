@@ -22,7 +22,7 @@ export const RETURN_ORIGIN = 'https://app.example.com'
 export interface RunningSandbox {
   base: string
   control(path: string, method?: string, body?: unknown): Promise<Response>
-  counters(): Promise<{ code_exchanges: number; refresh_grants: number; reuse_detections: number; token_requests: number; token_errors: number }>
+  counters(): Promise<{ code_exchanges: number; refresh_grants: number; reuse_detections: number; grace_reuses: number; token_requests: number; token_errors: number }>
   close(): Promise<void>
 }
 

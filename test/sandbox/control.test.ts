@@ -26,12 +26,13 @@ t.test('counters count grants and errors, and reset leaves tokens alone', async 
     code_exchanges: 1,
     refresh_grants: 1,
     reuse_detections: 0,
+    grace_reuses: 0,
     token_requests: 3,
     token_errors: 1,
   })
   const reset = await control(sandbox, 'POST', '/reset')
   t.equal(reset.status, 200)
-  t.same(await json(reset), { code_exchanges: 0, refresh_grants: 0, reuse_detections: 0, token_requests: 0, token_errors: 0 })
+  t.same(await json(reset), { code_exchanges: 0, refresh_grants: 0, reuse_detections: 0, grace_reuses: 0, token_requests: 0, token_errors: 0 })
   t.equal((await refresh(sandbox, tokens.refresh_token)).status, 400, 'the spent token is still known as spent')
   t.match(await json(await control(sandbox, 'GET', '/counters')), { reuse_detections: 1 })
 })
