@@ -1,17 +1,13 @@
 import t from 'tap'
 import { startOwnCluster } from '../helpers/cluster.js'
-import { brokerEnv, startSandbox } from '../helpers/harness.js'
-import { connectVia, createAppVia, tokenVia } from '../helpers/fleet.js'
-import { REDIS_CLUSTER_NODES, testPrefix } from '../helpers/redis.js'
-import { freePort, startReplica } from '../helpers/replica.js'
+import { connectVia, createAppVia, startFleetBase, tokenVia } from '../helpers/fleet.js'
+import { REDIS_CLUSTER_NODES } from '../helpers/redis.js'
+import { startReplica } from '../helpers/replica.js'
 
 t.test('Redis Cluster: a master killed while tokens are handed out and refreshed costs a few 503s at most, then everything goes on with no lost connection and no refresh token used twice', { skip: REDIS_CLUSTER_NODES === undefined ? false : 'runs once, in the standalone run: it brings its own cluster' }, async (t) => {
   const cluster = await startOwnCluster(t, 1000)
-  const publicUrl = `http://127.0.0.1:${await freePort()}`
   // Tokens of 62 s: each needs a refresh 2 s after it is issued, so refreshes run all through the failover.
-  const sandbox = await startSandbox(t, { accessTokenTtl: 62 }, `${publicUrl}/oauth/callback`)
-  const prefix = testPrefix()
-  const env = { ...brokerEnv(sandbox.base, prefix), PUBLIC_URL: publicUrl, REDIS_CLUSTER_NODES: cluster.nodes, LOG_LEVEL: 'warn' }
+  const { sandbox, prefix, env } = await startFleetBase(t, { accessTokenTtl: 62 }, { REDIS_CLUSTER_NODES: cluster.nodes })
   const [a, b] = await Promise.all([startReplica(t, env), startReplica(t, env)])
   if (a === undefined || b === undefined) throw new Error('replicas did not start')
   const replicas = [a.url, b.url]

@@ -1,16 +1,10 @@
 import t from 'tap'
-import { brokerEnv, startSandbox } from '../helpers/harness.js'
-import { connectVia, createAppVia, tokenVia } from '../helpers/fleet.js'
-import { deletePrefix, testPrefix } from '../helpers/redis.js'
-import { freePort, startReplica } from '../helpers/replica.js'
+import { connectVia, createAppVia, startFleetBase, tokenVia } from '../helpers/fleet.js'
+import { startReplica } from '../helpers/replica.js'
 
 t.test('SIGTERM mid-refresh: the replica stops taking requests, finishes the refresh and its write, answers its caller, and exits 0', async (t) => {
-  const publicUrl = `http://127.0.0.1:${await freePort()}`
-  // Tokens of 100 s (min_ttl 1800 needs a refresh); OneUp takes 3 s to answer, so SIGTERM lands mid-refresh.
-  const sandbox = await startSandbox(t, { accessTokenTtl: 100 }, `${publicUrl}/oauth/callback`)
-  const prefix = testPrefix()
-  t.teardown(() => deletePrefix(prefix))
-  const env = { ...brokerEnv(sandbox.base, prefix), PUBLIC_URL: publicUrl, ONEUP_TIMEOUT_MS: '8000', LOG_LEVEL: 'info' }
+  // Tokens of 100 s (min_ttl 1800 needs a refresh); OneUp will take 3 s to answer, so SIGTERM lands mid-refresh.
+  const { sandbox, env } = await startFleetBase(t, { accessTokenTtl: 100 }, { ONEUP_TIMEOUT_MS: '8000', LOG_LEVEL: 'info' })
   const replica = await startReplica(t, env)
   const key = await createAppVia(replica.url)
   t.equal((await connectVia(replica.url, replica.url, key, 'acme', 'alice')).status, 200)

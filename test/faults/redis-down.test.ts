@@ -1,9 +1,8 @@
 import t from 'tap'
-import { brokerEnv, startSandbox } from '../helpers/harness.js'
-import { connectVia, createAppVia, tokenVia } from '../helpers/fleet.js'
+import { connectVia, createAppVia, startFleetBase, tokenVia } from '../helpers/fleet.js'
 import { startOwnRedis } from '../helpers/redis-server.js'
-import { freePort, startReplica } from '../helpers/replica.js'
-import { REDIS_CLUSTER_NODES, testPrefix } from '../helpers/redis.js'
+import { startReplica } from '../helpers/replica.js'
+import { REDIS_CLUSTER_NODES } from '../helpers/redis.js'
 
 interface Answer {
   status: number
@@ -22,10 +21,8 @@ async function call(url: string, init?: RequestInit): Promise<Answer> {
 
 t.test('Redis down mid-load: quick 503s (code 9, Retry-After), no crash, and by itself back to serving the same stored tokens when Redis returns', { skip: REDIS_CLUSTER_NODES === undefined ? false : 'runs once, in the standalone run: it brings its own standalone redis-server (its cluster counterpart is cluster-failover)' }, async (t) => {
   const redis = await startOwnRedis(t)
-  const publicUrl = `http://127.0.0.1:${await freePort()}`
-  const sandbox = await startSandbox(t, {}, `${publicUrl}/oauth/callback`)
   // Its own Redis: a standalone server even when the suite runs on a cluster.
-  const env = brokerEnv(sandbox.base, testPrefix(), { PUBLIC_URL: publicUrl, REDIS_URL: redis.url, REDIS_CLUSTER_NODES: '', LOG_LEVEL: 'warn' })
+  const { sandbox, env } = await startFleetBase(t, {}, { REDIS_URL: redis.url, REDIS_CLUSTER_NODES: '' })
   const replica = await startReplica(t, env)
   const key = await createAppVia(replica.url)
   for (const user of ['alice', 'bob']) t.equal((await connectVia(replica.url, replica.url, key, 'acme', user, user)).status, 200)

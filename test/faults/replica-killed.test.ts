@@ -1,17 +1,10 @@
 import t from 'tap'
-import { brokerEnv, startSandbox } from '../helpers/harness.js'
-import { connectVia, createAppVia, tokenVia } from '../helpers/fleet.js'
-import { deletePrefix, testPrefix } from '../helpers/redis.js'
-import { freePort, startReplica } from '../helpers/replica.js'
+import { connectVia, createAppVia, startFleetBase, tokenVia } from '../helpers/fleet.js'
+import { startReplica } from '../helpers/replica.js'
 
 t.test('a replica killed while it holds the refresh lock: the other gets a clean 503 meanwhile, takes over once the lock lapses, and the refresh token is used once', async (t) => {
-  const publicUrl = `http://127.0.0.1:${await freePort()}`
-  // Tokens of 100 s: asking for min_ttl 1800 needs a refresh.
-  const sandbox = await startSandbox(t, { accessTokenTtl: 100 }, `${publicUrl}/oauth/callback`)
-  const prefix = testPrefix()
-  t.teardown(() => deletePrefix(prefix))
-  // ONEUP_TIMEOUT_MS 1000: a refresh's budget is 6 s and its lock lives 11 s.
-  const env = { ...brokerEnv(sandbox.base, prefix), PUBLIC_URL: publicUrl, ONEUP_TIMEOUT_MS: '1000', LOG_LEVEL: 'warn' }
+  // Tokens of 100 s: asking for min_ttl 1800 needs a refresh. ONEUP_TIMEOUT_MS 1000: a refresh's budget is 6 s and its lock lives 11 s.
+  const { sandbox, env } = await startFleetBase(t, { accessTokenTtl: 100 }, { ONEUP_TIMEOUT_MS: '1000' })
   const [a, b] = await Promise.all([startReplica(t, env), startReplica(t, env)])
   if (a === undefined || b === undefined) throw new Error('replicas did not start')
   const key = await createAppVia(a.url)

@@ -1,4 +1,7 @@
-import { ADMIN_KEY, throughOneUp } from './harness.js'
+import type { SandboxOptions } from '../../src/sandbox/plugin.js'
+import { ADMIN_KEY, brokerEnv, startSandbox, throughOneUp, type RunningSandbox } from './harness.js'
+import { deletePrefix, testPrefix } from './redis.js'
+import { freePort, type Cleanup } from './replica.js'
 
 /**
  * Talking to broker replicas (real processes) over HTTP, as a load balancer's
@@ -48,4 +51,20 @@ export async function connectVia(
   const cookie = (start.headers.get('set-cookie') ?? '').split(';')[0] ?? ''
   const back = await throughOneUp(start.headers.get('location') ?? '', { username })
   return fetch(`${callbackUrl}${back.pathname}${back.search}`, { headers: { cookie }, redirect: 'manual' })
+}
+
+/**
+ * What replicas behind one (unserved) public URL need: a sandbox that redirects there,
+ * a key prefix of their own (deleted afterwards) and their environment.
+ */
+export async function startFleetBase(
+  t: Cleanup,
+  sandboxOptions: Partial<SandboxOptions> = {},
+  extraEnv: Record<string, string> = {},
+): Promise<{ sandbox: RunningSandbox; prefix: string; env: Record<string, string> }> {
+  const publicUrl = `http://127.0.0.1:${await freePort()}`
+  const sandbox = await startSandbox(t, sandboxOptions, `${publicUrl}/oauth/callback`)
+  const prefix = testPrefix()
+  t.teardown(() => deletePrefix(prefix))
+  return { sandbox, prefix, env: { ...brokerEnv(sandbox.base, prefix), PUBLIC_URL: publicUrl, LOG_LEVEL: 'warn', ...extraEnv } }
 }

@@ -113,12 +113,7 @@ t.test('a stall fault whose client gives up processes nothing: the refresh token
   await control(sandbox, 'POST', '/faults', { mode: 'stall', ms: 200 })
   const before = (await json(await control(sandbox, 'GET', '/counters'))).token_requests as number
   const client = new AbortController()
-  const call = fetch(sandbox.url('/oauth2/token'), {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'refresh_token', client_id: CLIENT_ID, client_secret: CLIENT_SECRET, refresh_token: tokens.refresh_token }),
-    signal: client.signal,
-  })
+  const call = refresh(sandbox, tokens.refresh_token, client.signal)
   while ((await json(await control(sandbox, 'GET', '/counters'))).token_requests === before) await new Promise((r) => setTimeout(r, 10))
   client.abort()
   await t.rejects(call, 'the client gave up')
