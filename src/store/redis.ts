@@ -44,5 +44,6 @@ export function isRedisUnavailable(error: unknown): boolean {
   if (['MaxRetriesPerRequestError', 'ClusterAllFailedError'].includes(error.name)) return true
   const code = (error as { code?: unknown }).code
   if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE'].includes(code)) return true
-  return /^(Command timed out|Connection is closed|Stream isn't writeable|Failed to refresh slots cache|Cluster is disconnected|CLUSTERDOWN|LOADING|TRYAGAIN|MASTERDOWN|READONLY)/.test(error.message)
+  // `Too many Cluster redirections`: ioredis gave up following a slot that is failing over.
+  return /^(Command timed out|Connection is closed|Stream isn't writeable|Failed to refresh slots cache|Cluster is disconnected|Too many Cluster redirections|CLUSTERDOWN|LOADING|TRYAGAIN|MASTERDOWN|READONLY)/.test(error.message)
 }
