@@ -5,7 +5,8 @@ import type { BrokerEventMap, BrokerEvents } from '../events.js'
 import type { Log } from '../log.js'
 import type { OneUpClient, OneUpTokens } from '../oneup/client.js'
 import { OneUpError } from '../oneup/errors.js'
-import type { ConnectionStore, StoredConnection } from '../store/connections.js'
+import type { ConnectionFields, ConnectionStore, StoredConnection } from '../store/connections.js'
+import { isRedisUnavailable } from '../store/redis.js'
 import type { OpenConnection, TokenOpener, TokenSet } from './token-set.js'
 
 export interface RefreshPolicy {
@@ -172,7 +173,7 @@ export class RefreshCoordinator {
       refreshedAt: now,
       accessExpiresAt: next.accessExpiresAt,
     }
-    const version = await store.write(tenantId, userId, connection.version, fields, now)
+    const version = await this.writeRotated(tenantId, userId, connection.version, fields, now, deadline)
     if (version === undefined) {
       // Deleted or reconnected while we refreshed: what is stored now wins.
       log.info({ tenant_id: tenantId, user_id: userId, outcome: 'superseded' }, 'refresh result dropped: the connection changed meanwhile')
@@ -208,6 +209,32 @@ export class RefreshCoordinator {
     }
   }
 
+  /**
+   * Writes a token set OneUp just rotated: it holds the only copy of the new refresh token,
+   * and the stored one is spent. So a Redis briefly out of reach (a blip, a cluster
+   * failover) is waited for, under the lock, until the refresh's deadline; giving up at
+   * the first error would leave the spent token to be presented again.
+   */
+  private async writeRotated(
+    tenantId: string,
+    userId: string,
+    expected: number,
+    fields: ConnectionFields,
+    now: number,
+    deadline: number,
+  ): Promise<number | undefined> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.deps.store.write(tenantId, userId, expected, fields, now)
+      } catch (error) {
+        // The attempt cap also bounds the loop under a clock that does not move (tests).
+        if (!isRedisUnavailable(error) || attempt >= MAX_WRITE_ATTEMPTS || this.now() + WRITE_RETRY_MS > deadline) throw error
+        this.deps.log.warn({ tenant_id: tenantId, user_id: userId, attempt }, 'Redis unavailable while storing a refreshed token set: retrying')
+        await sleep(WRITE_RETRY_MS)
+      }
+    }
+  }
+
   private async markReauthRequired(tenantId: string, userId: string, connection: StoredConnection): Promise<void> {
     const now = this.now()
     await this.deps.store.write(
@@ -230,6 +257,11 @@ export class RefreshCoordinator {
     return { connection, tokens: await this.deps.opener.open(tenantId, userId, connection.sealed) }
   }
 }
+
+/** Pause between attempts to store a rotated token set while Redis is unreachable (ms). */
+const WRITE_RETRY_MS = 250
+/** A cap on those attempts, besides the deadline. */
+const MAX_WRITE_ATTEMPTS = 40
 
 const reauthRequired = () => fail('ReauthRequired', { reason: 'Send the user through a new connect session.' })
 const unavailable = (ms: number) => fail('OneUpUnavailable', { retryAfter: Math.max(1, Math.ceil(ms / 1000)) })
