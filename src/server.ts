@@ -47,7 +47,15 @@ async function main(): Promise<void> {
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err !== undefined) logger.error({ err }, 'closing after an uncaught error')
     else logger.info({ signal }, 'closing: finishing in-flight requests')
-    await app.close()
+    // server.close() closes the connections idle at that moment only; one kept alive after
+    // its in-flight answer would hold the close until its keep-alive timeout (72 s), past
+    // the grace delay. So close each connection as soon as it falls idle.
+    const sweeper = setInterval(() => app.server.closeIdleConnections(), 100)
+    try {
+      await app.close()
+    } finally {
+      clearInterval(sweeper)
+    }
   })
   await app.listen({ port: config.port, host: config.host })
   logger.info(

@@ -4,9 +4,10 @@
  * Bodies are JSON; a malformed one answers `400 {error: "invalid_request", message}`.
  *
  * - `GET /_control/counters` → `{code_exchanges, refresh_grants, reuse_detections,
- *   token_requests, token_errors}`. `token_errors` counts every token call answered with an
+ *   grace_reuses, token_requests, token_errors}`. `token_errors` counts every token call answered with an
  *   error, injected faults included; `reuse_detections` counts spent refresh tokens presented
- *   again (past any grace), each of which revoked its chain.
+ *   again (past any grace), each of which revoked its chain; `grace_reuses` those presented
+ *   again within the grace period (served; also in `refresh_grants`).
  * - `POST /_control/reset` → zeroes the counters (tokens stay) and answers them.
  * - `POST /_control/faults` `{mode, count?, status?, error?, hint?, ms?}` queues a fault for
  *   the next `count` (default 1) token calls, after the faults already queued:
@@ -18,6 +19,9 @@
  *     client has given up by then.
  *   - `drop`: process the request fully (a refresh token is rotated and counted), then destroy
  *     the socket without answering.
+ *   - `stall`: wait `ms` (default 30000) before processing, as a queue in front of OneUp
+ *     would; a request whose client went away meanwhile is never processed (nothing is
+ *     spent), one whose client is still there is then processed and answered as usual.
  *   Answers `{faults: [...]}`, what is queued. `GET` lists them, `DELETE` clears them (204).
  * - `GET /_control/settings`; `PUT /_control/settings` with any of `{access_token_ttl,
  *   refresh_grace_seconds, token_latency_ms, rate_limit, code_ttl}` changes them from now
@@ -46,7 +50,7 @@ const Username = Type.String({ pattern: '^[a-z0-9._-]{1,64}$' })
 
 const FaultRequest = Type.Object(
   {
-    mode: Type.Union([Type.Literal('status'), Type.Literal('hang'), Type.Literal('drop')]),
+    mode: Type.Union([Type.Literal('status'), Type.Literal('hang'), Type.Literal('drop'), Type.Literal('stall')]),
     count: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
     status: Type.Optional(Type.Integer({ minimum: 400, maximum: 599 })),
     error: Type.Optional(Type.String({ pattern: '^[a-z_]{1,64}$' })),
@@ -151,7 +155,7 @@ function faultOf(
   hint: string | undefined,
   ms: number | undefined,
 ): TokenFault {
-  if (mode === 'hang') return { mode, ms: ms ?? 30_000 }
+  if (mode === 'hang' || mode === 'stall') return { mode, ms: ms ?? 30_000 }
   if (mode === 'drop') return { mode }
   const answered = status ?? (error === undefined ? 503 : error === 'invalid_client' ? 401 : 400)
   const id = error ?? (answered >= 500 ? 'temporarily_unavailable' : 'invalid_request')

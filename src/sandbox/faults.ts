@@ -3,6 +3,7 @@ export type TokenFault =
   | { mode: 'status'; status: number; error: string; hint: string | undefined }
   | { mode: 'hang'; ms: number }
   | { mode: 'drop' }
+  | { mode: 'stall'; ms: number }
 
 /** Faults waiting for the next calls to the token endpoint, first queued first served. */
 export class FaultQueue {

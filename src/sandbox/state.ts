@@ -12,6 +12,8 @@ export interface SandboxCounters {
   refresh_grants: number
   /** Spent refresh tokens presented again, each of which revoked its chain. */
   reuse_detections: number
+  /** Spent refresh tokens presented again within the grace period (served, and counted in refresh_grants). */
+  grace_reuses: number
   /** Every call to the token endpoint. */
   token_requests: number
   /** Every token call answered with an error, injected faults included. */
@@ -19,7 +21,7 @@ export interface SandboxCounters {
 }
 
 function zeroCounters(): SandboxCounters {
-  return { code_exchanges: 0, refresh_grants: 0, reuse_detections: 0, token_requests: 0, token_errors: 0 }
+  return { code_exchanges: 0, refresh_grants: 0, reuse_detections: 0, grace_reuses: 0, token_requests: 0, token_errors: 0 }
 }
 
 /** Everything one simulated OneUp holds in memory. No HTTP in here. */

@@ -118,6 +118,7 @@ function refreshTokens(state: SandboxState, client: SandboxClient, form: Readonl
         'The refresh token has already been used; every token of this authorization has been revoked.',
       )
     }
+    state.counters.grace_reuses += 1
   } else {
     state.grants.spend(record)
   }

@@ -47,6 +47,19 @@ export const tokenRoutes: FastifyPluginAsync<{ state: SandboxState }> = async (f
     const fault = state.faults.take()
     if (!fault) return
     faults.set(request, fault)
+    if (fault.mode === 'stall') {
+      let gone = false
+      request.raw.socket.once('close', () => {
+        gone = true
+      })
+      await sleep(fault.ms, undefined, { signal: closing.signal }).catch(() => undefined)
+      if (gone || request.raw.socket.destroyed) {
+        // The client gave up (or died) before OneUp got to its request: nothing is processed.
+        reply.hijack()
+        return reply
+      }
+      return
+    }
     if (fault.mode === 'status') {
       await answer(request, reply, fault.status, faultBody(fault))
       return reply

@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis'
 import type { RedisClient } from './redis.js'
 import type { ConnectionIndexField, ConnectionIndexStatus, RedisKeys } from './keys.js'
 import { WINDOW_MS, type RateWindow } from './window.js'
@@ -41,9 +42,16 @@ export interface IndexPageQuery {
   limit: number
 }
 
-
 /** Compares ids in byte order, as Redis orders members (ids are ASCII, so UTF-16 order is byte order). */
 export const byteOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+
+/**
+ * How long a write to a Redis Cluster waits for a replica to acknowledge it.
+ * A token set is the only copy of a rotated refresh token: a failover that
+ * promoted a replica which had not received it would bring back a spent
+ * token, and OneUp revokes the chain when it is presented again.
+ */
+export const REPLICA_ACK_TIMEOUT_MS = 500
 
 function parse(flat: Array<string | number>, offset = 0): StoredConnection | undefined {
   if (flat.length <= offset) return undefined
@@ -108,7 +116,7 @@ export class ConnectionStore {
     // tenant is never missing from cross-tenant listings and jobs (a tenant
     // registered without a record costs one empty read; the reverse would hide one).
     if (expected === 'any') await this.redis.sadd(this.keys.tenants(), tenantId)
-    const version = await this.redis.obConnPut(
+    const args: Array<string | number> = [
       ...this.recordKeys(tenantId, userId),
       expected === 'any' ? '*' : String(expected),
       userId,
@@ -122,7 +130,18 @@ export class ConnectionStore {
         'refreshed_at', fields.refreshedAt,
         'access_expires_at', fields.accessExpiresAt,
       ],
-    )
+    ]
+    let version: number | null
+    if (this.redis instanceof Cluster) {
+      // WAIT has no key: in one pipeline with the write it goes to the master that took the write.
+      // Its count is not checked: with no replica up the write still stands on the master.
+      const replies = await this.redis.pipeline().obConnPut(...args).wait(1, REPLICA_ACK_TIMEOUT_MS).exec()
+      const [error, reply] = replies?.[0] ?? [new Error('no reply to the write')]
+      if (error) throw error
+      version = reply as number | null
+    } else {
+      version = await this.redis.obConnPut(...args)
+    }
     return version === null ? undefined : Number(version)
   }
 

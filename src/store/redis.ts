@@ -44,5 +44,8 @@ export function isRedisUnavailable(error: unknown): boolean {
   if (['MaxRetriesPerRequestError', 'ClusterAllFailedError'].includes(error.name)) return true
   const code = (error as { code?: unknown }).code
   if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE'].includes(code)) return true
-  return /^(Command timed out|Connection is closed|Stream isn't writeable|Failed to refresh slots cache|Cluster is disconnected|CLUSTERDOWN|LOADING|TRYAGAIN|MASTERDOWN|READONLY)/.test(error.message)
+  // During a cluster failover: `Too many Cluster redirections` (ioredis gave up following a
+  // slot), and `MOVED`/`ASK` replies that an auto-pipeline hit alongside a closed connection
+  // hands back as they are. Each means "this slot is moving: try again shortly".
+  return /^(Command timed out|Connection is closed|Stream isn't writeable|Failed to refresh slots cache|Cluster is disconnected|Too many Cluster redirections|MOVED |ASK |CLUSTERDOWN|LOADING|TRYAGAIN|MASTERDOWN|READONLY)/.test(error.message)
 }

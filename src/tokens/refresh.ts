@@ -5,7 +5,8 @@ import type { BrokerEventMap, BrokerEvents } from '../events.js'
 import type { Log } from '../log.js'
 import type { OneUpClient, OneUpTokens } from '../oneup/client.js'
 import { OneUpError } from '../oneup/errors.js'
-import type { ConnectionStore, StoredConnection } from '../store/connections.js'
+import type { ConnectionFields, ConnectionStore, StoredConnection } from '../store/connections.js'
+import { isRedisUnavailable } from '../store/redis.js'
 import type { OpenConnection, TokenOpener, TokenSet } from './token-set.js'
 
 export interface RefreshPolicy {
@@ -124,14 +125,23 @@ export class RefreshCoordinator {
     const tokens = await opener.open(tenantId, userId, connection.sealed)
 
     let answer: OneUpTokens
+    const attempts = { answerMaybeLost: false }
     try {
-      answer = await this.callOneUp(tokens.refreshToken, deadline)
+      answer = await this.callOneUp(tokens.refreshToken, deadline, attempts)
     } catch (error) {
       const failure = error instanceof OneUpError ? error : new OneUpError('unavailable', 'refresh failed', { cause: error })
       if (failure.isInvalidGrant) {
         await this.markReauthRequired(tenantId, userId, connection)
         const ms = this.now() - started
         log.warn({ tenant_id: tenantId, user_id: userId, outcome: 'reauth_required', ms }, 'refresh refused by OneUp: the user must connect again')
+        if (attempts.answerMaybeLost) {
+          // README, "When the answer to a refresh is lost": OneUp had most likely rotated the
+          // token already, so the retry met its reuse detection. Only OneUp can prevent this.
+          log.warn(
+            { tenant_id: tenantId, user_id: userId },
+            'an earlier refresh attempt got no answer and its retry was refused: OneUp likely rotated the refresh token and revoked the chain on reuse; a refresh-token grace period at OneUp avoids this',
+          )
+        }
         events.emit('refresh', { tenantId, userId, outcome: 'reauth_required', ms, oneupError: 'invalid_grant' })
         events.emit('connection.reauth_required', { tenantId, userId, appId: connection.appId })
         throw reauthRequired()
@@ -163,7 +173,7 @@ export class RefreshCoordinator {
       refreshedAt: now,
       accessExpiresAt: next.accessExpiresAt,
     }
-    const version = await store.write(tenantId, userId, connection.version, fields, now)
+    const version = await this.writeRotated(tenantId, userId, connection.version, fields, now, deadline)
     if (version === undefined) {
       // Deleted or reconnected while we refreshed: what is stored now wins.
       log.info({ tenant_id: tenantId, user_id: userId, outcome: 'superseded' }, 'refresh result dropped: the connection changed meanwhile')
@@ -175,8 +185,13 @@ export class RefreshCoordinator {
     return { connection: { ...connection, ...fields, version }, tokens: next }
   }
 
-  /** One refresh grant, retried with jittered backoff on transient failures, within the deadline. */
-  private async callOneUp(refreshToken: string, deadline: number): Promise<OneUpTokens> {
+  /**
+   * One refresh grant, retried with jittered backoff on transient failures, within the deadline.
+   * A failure with no HTTP answer (timeout, reset) may hide a refresh OneUp did perform: it is
+   * retried at once all the same, with the same refresh token, because that token is all the
+   * broker has; `attempts.answerMaybeLost` records it so a refusal can be explained.
+   */
+  private async callOneUp(refreshToken: string, deadline: number, attempts: { answerMaybeLost: boolean }): Promise<OneUpTokens> {
     const { oneup, policy } = this.deps
     for (let attempt = 1; ; attempt += 1) {
       try {
@@ -186,9 +201,36 @@ export class RefreshCoordinator {
           error instanceof OneUpError &&
           // Hydra answers `invalid_request` to concurrent refreshes of one token: transient.
           (error.kind === 'unavailable' || error.oauthError === 'invalid_request')
+        if (error instanceof OneUpError && error.kind === 'unavailable' && error.httpStatus === undefined) attempts.answerMaybeLost = true
         const backoff = 100 * 2 ** attempt * (0.5 + Math.random())
         if (!retryable || attempt >= policy.maxAttempts || this.now() + backoff + policy.attemptTimeoutMs > deadline) throw error
         await sleep(backoff)
+      }
+    }
+  }
+
+  /**
+   * Writes a token set OneUp just rotated: it holds the only copy of the new refresh token,
+   * and the stored one is spent. So a Redis briefly out of reach (a blip, a cluster
+   * failover) is waited for, under the lock, until the refresh's deadline; giving up at
+   * the first error would leave the spent token to be presented again.
+   */
+  private async writeRotated(
+    tenantId: string,
+    userId: string,
+    expected: number,
+    fields: ConnectionFields,
+    now: number,
+    deadline: number,
+  ): Promise<number | undefined> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.deps.store.write(tenantId, userId, expected, fields, now)
+      } catch (error) {
+        // The attempt cap also bounds the loop under a clock that does not move (tests).
+        if (!isRedisUnavailable(error) || attempt >= MAX_WRITE_ATTEMPTS || this.now() + WRITE_RETRY_MS > deadline) throw error
+        this.deps.log.warn({ tenant_id: tenantId, user_id: userId, attempt }, 'Redis unavailable while storing a refreshed token set: retrying')
+        await sleep(WRITE_RETRY_MS)
       }
     }
   }
@@ -215,6 +257,11 @@ export class RefreshCoordinator {
     return { connection, tokens: await this.deps.opener.open(tenantId, userId, connection.sealed) }
   }
 }
+
+/** Pause between attempts to store a rotated token set while Redis is unreachable (ms). */
+const WRITE_RETRY_MS = 250
+/** A cap on those attempts, besides the deadline. */
+const MAX_WRITE_ATTEMPTS = 40
 
 const reauthRequired = () => fail('ReauthRequired', { reason: 'Send the user through a new connect session.' })
 const unavailable = (ms: number) => fail('OneUpUnavailable', { retryAfter: Math.max(1, Math.ceil(ms / 1000)) })

@@ -23,7 +23,7 @@ t.test('a user connects through login and consent; the app then gets a token One
 
   const again = await h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice@acme' })
   t.equal(again.json().access_token, body.access_token, 'a still-valid token is handed out again, not refreshed')
-  t.same(await h.sandbox.counters(), { code_exchanges: 1, refresh_grants: 0, reuse_detections: 0, token_requests: 1, token_errors: 0 })
+  t.same(await h.sandbox.counters(), { code_exchanges: 1, refresh_grants: 0, reuse_detections: 0, grace_reuses: 0, token_requests: 1, token_errors: 0 })
 
   const metadata = await h.asApp(key, 'GET', '/v1/connections/acme/alice@acme')
   t.equal(metadata.statusCode, 200)

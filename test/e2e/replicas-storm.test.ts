@@ -1,6 +1,6 @@
 import t from 'tap'
-import { ADMIN_KEY, brokerEnv, startSandbox } from '../helpers/harness.js'
-import { connectOverHttp } from '../helpers/oneup-browser.js'
+import { brokerEnv, startSandbox } from '../helpers/harness.js'
+import { connectVia, createAppVia, tokenVia } from '../helpers/fleet.js'
 import { deletePrefix, testPrefix } from '../helpers/redis.js'
 import { freePort, startReplica } from '../helpers/replica.js'
 
@@ -16,20 +16,10 @@ t.test('two replicas, one Redis: 200 concurrent calls on an expired token make e
   const [a, b] = await Promise.all([startReplica(t, env), startReplica(t, env)])
   if (a === undefined || b === undefined) throw new Error('replicas did not start')
 
-  const created = await fetch(`${a.url}/v1/admin/apps`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'storm', tenants: ['*'], return_origins: [] }),
-  })
-  const { key } = (await created.json()) as { key: string }
-  const asApp = (replica: string, body: object) =>
-    fetch(`${replica}/v1/token`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ tenant_id: 'acme', user_id: 'alice', ...body }),
-    })
-
-  const connect = (userId: string) => connectOverHttp({ brokerUrl: a.url, callbackUrl: b.url, appKey: key, tenantId: 'acme', userId })
+  const key = await createAppVia(a.url, 'storm')
+  const asApp = (replica: string, body: object) => tokenVia(replica, key, { tenant_id: 'acme', user_id: 'alice', ...body })
+  /** Connects a user through replica A's connect link and replica B's callback (any replica may get it). */
+  const connect = (userId: string) => connectVia(a.url, b.url, key, 'acme', userId)
 
   for (let round = 1; round <= 4; round += 1) {
     const userId = `user-${round}`

@@ -9,7 +9,8 @@ import { loggerOptions } from '../../src/logger.js'
 import type { SandboxOptions } from '../../src/sandbox/plugin.js'
 import { buildSandboxServer } from '../../src/sandbox/server.js'
 import { throughOneUp, type ConnectOptions } from './oneup-browser.js'
-import { deletePrefix, REDIS_URL, testPrefix } from './redis.js'
+import { deletePrefix, redisEnv, testPrefix } from './redis.js'
+import type { Cleanup } from './replica.js'
 
 export const CLIENT_ID = 'broker-under-test'
 export const CLIENT_SECRET = 'broker-secret-under-test'
@@ -21,11 +22,11 @@ export const RETURN_ORIGIN = 'https://app.example.com'
 export interface RunningSandbox {
   base: string
   control(path: string, method?: string, body?: unknown): Promise<Response>
-  counters(): Promise<{ code_exchanges: number; refresh_grants: number; reuse_detections: number; token_requests: number; token_errors: number }>
+  counters(): Promise<{ code_exchanges: number; refresh_grants: number; reuse_detections: number; grace_reuses: number; token_requests: number; token_errors: number }>
   close(): Promise<void>
 }
 
-export async function startSandbox(t: Test, options: Partial<SandboxOptions> = {}, redirectUri = `${PUBLIC_URL}/oauth/callback`): Promise<RunningSandbox> {
+export async function startSandbox(t: Cleanup, options: Partial<SandboxOptions> = {}, redirectUri = `${PUBLIC_URL}/oauth/callback`): Promise<RunningSandbox> {
   const server = buildSandboxServer({
     clients: [{ id: CLIENT_ID, secrets: [CLIENT_SECRET], redirectUris: [redirectUri] }],
     ...options,
@@ -51,7 +52,7 @@ export async function startSandbox(t: Test, options: Partial<SandboxOptions> = {
 export function brokerEnv(sandboxBase: string, prefix: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     PUBLIC_URL,
-    REDIS_URL,
+    ...redisEnv(),
     REDIS_KEY_PREFIX: prefix,
     ONEUP_SANDBOX: 'false',
     ONEUP_CLIENT_ID: CLIENT_ID,

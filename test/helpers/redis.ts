@@ -1,22 +1,45 @@
 import { randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
+import { scanKeys } from '../../src/store/scan.js'
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+/**
+ * `host:port,…` of a Redis Cluster to run every test on instead of the
+ * standalone `REDIS_URL` (CI runs the suite once on each).
+ */
+export const REDIS_CLUSTER_NODES = process.env.TEST_REDIS_CLUSTER_NODES?.trim() || undefined
+
+/** The variables that point a broker at the tests' Redis (standalone or cluster). */
+export function redisEnv(): Record<string, string> {
+  return REDIS_CLUSTER_NODES === undefined ? { REDIS_URL } : { REDIS_URL, REDIS_CLUSTER_NODES }
+}
+
+/** A plain client of the tests' Redis (standalone or cluster), connected. */
+export async function testRedis(): Promise<Redis | Cluster> {
+  const redis =
+    REDIS_CLUSTER_NODES === undefined
+      ? new Redis(REDIS_URL, { lazyConnect: true })
+      : new Cluster(
+          REDIS_CLUSTER_NODES.split(',').map((node) => {
+            const colon = node.lastIndexOf(':')
+            return { host: node.slice(0, colon), port: Number(node.slice(colon + 1)) }
+          }),
+          { lazyConnect: true },
+        )
+  await redis.connect()
+  return redis
+}
 
 /** A key prefix of this test's own, so tests share a Redis without touching each other. */
 export const testPrefix = (): string => `test:${randomBytes(5).toString('hex')}:`
 
-/** Deletes every key under a prefix (never FLUSHALL: the server is shared). */
+/** Deletes every key under a prefix, on every master of a cluster (never FLUSHALL: the server is shared). */
 export async function deletePrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true })
+  const redis = await testRedis()
   try {
-    await redis.connect()
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-      cursor = next
-      if (keys.length > 0) await redis.unlink(...keys)
-    } while (cursor !== '0')
+    // One key per UNLINK: in a cluster, keys of different slots cannot go in one command.
+    for await (const keys of scanKeys(redis, `${prefix}*`)) await Promise.all(keys.map((key) => redis.unlink(key)))
   } finally {
     redis.disconnect()
   }
@@ -24,14 +47,10 @@ export async function deletePrefix(prefix: string): Promise<void> {
 
 /** Every key and value under a prefix, values read whatever their type (for at-rest scans). */
 export async function dumpPrefix(prefix: string): Promise<Array<{ key: string; text: string }>> {
-  const redis = new Redis(REDIS_URL, { lazyConnect: true })
+  const redis = await testRedis()
   try {
-    await redis.connect()
     const out: Array<{ key: string; text: string }> = []
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-      cursor = next
+    for await (const keys of scanKeys(redis, `${prefix}*`)) {
       for (const key of keys) {
         const type = await redis.type(key)
         let value: unknown
@@ -43,7 +62,7 @@ export async function dumpPrefix(prefix: string): Promise<Array<{ key: string; t
         else if (type === 'stream') value = await redis.xrange(key, '-', '+')
         out.push({ key, text: JSON.stringify(value) })
       }
-    } while (cursor !== '0')
+    }
     return out
   } finally {
     redis.disconnect()

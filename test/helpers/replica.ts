@@ -4,7 +4,12 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Test } from 'tap'
+import { redisEnv } from './redis.js'
+
+/** What a helper needs to clean up after itself: a tap Test, or the soak's own list. */
+export interface Cleanup {
+  teardown(fn: () => unknown): void
+}
 
 export const SERVER_JS = fileURLToPath(new URL('../../dist/server.js', import.meta.url))
 
@@ -31,12 +36,12 @@ export interface Replica {
  * Starts a broker replica as a real process from the built server (`npm run
  * build` first: `npm test` does it), and waits until it is listening.
  */
-export async function startReplica(t: Test, env: Record<string, string>): Promise<Replica> {
+export async function startReplica(t: Cleanup, env: Record<string, string>): Promise<Replica> {
   if (!existsSync(SERVER_JS)) throw new Error('dist/server.js is missing: run `npm run build` (npm test does it)')
   const port = await freePort()
   const child = spawn(process.execPath, [SERVER_JS], {
     // Never the repository's own .broker-dev.json: a generated secret goes to a throw-away file.
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', DEV_SECRETS_FILE: join(tmpdir(), `broker-dev-${port}.json`), ...env, PORT: String(port), HOST: '127.0.0.1' },
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', DEV_SECRETS_FILE: join(tmpdir(), `broker-dev-${port}.json`), ...redisEnv(), ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const output: string[] = []

@@ -26,12 +26,13 @@ t.test('counters count grants and errors, and reset leaves tokens alone', async 
     code_exchanges: 1,
     refresh_grants: 1,
     reuse_detections: 0,
+    grace_reuses: 0,
     token_requests: 3,
     token_errors: 1,
   })
   const reset = await control(sandbox, 'POST', '/reset')
   t.equal(reset.status, 200)
-  t.same(await json(reset), { code_exchanges: 0, refresh_grants: 0, reuse_detections: 0, token_requests: 0, token_errors: 0 })
+  t.same(await json(reset), { code_exchanges: 0, refresh_grants: 0, reuse_detections: 0, grace_reuses: 0, token_requests: 0, token_errors: 0 })
   t.equal((await refresh(sandbox, tokens.refresh_token)).status, 400, 'the spent token is still known as spent')
   t.match(await json(await control(sandbox, 'GET', '/counters')), { reuse_detections: 1 })
 })
@@ -104,6 +105,29 @@ t.test('a hang fault that outlasts the client still processes the grant', async 
   await new Promise((resolve) => setTimeout(resolve, 350))
   t.match(await json(await control(sandbox, 'GET', '/counters')), { refresh_grants: 1 }, 'the grant happened')
   t.equal((await refresh(sandbox, tokens.refresh_token)).status, 400, 'the refresh token is spent')
+})
+
+t.test('a stall fault whose client gives up processes nothing: the refresh token is not spent', async (t) => {
+  const sandbox = await startSandbox(t)
+  const tokens = await obtainTokens(t, sandbox)
+  await control(sandbox, 'POST', '/faults', { mode: 'stall', ms: 200 })
+  const before = (await json(await control(sandbox, 'GET', '/counters'))).token_requests as number
+  const client = new AbortController()
+  const call = refresh(sandbox, tokens.refresh_token, client.signal)
+  while ((await json(await control(sandbox, 'GET', '/counters'))).token_requests === before) await new Promise((r) => setTimeout(r, 10))
+  client.abort()
+  await t.rejects(call, 'the client gave up')
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.match(await json(await control(sandbox, 'GET', '/counters')), { refresh_grants: 0 }, 'nothing was granted')
+  t.equal((await refresh(sandbox, tokens.refresh_token)).status, 200, 'the refresh token still works')
+})
+
+t.test('a stall fault whose client waits is then processed and answered', async (t) => {
+  const sandbox = await startSandbox(t)
+  const tokens = await obtainTokens(t, sandbox)
+  await control(sandbox, 'POST', '/faults', { mode: 'stall', ms: 100 })
+  t.equal((await refresh(sandbox, tokens.refresh_token)).status, 200)
+  t.match(await json(await control(sandbox, 'GET', '/counters')), { refresh_grants: 1 })
 })
 
 t.test('a drop fault runs the grant and destroys the socket', async (t) => {

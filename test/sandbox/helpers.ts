@@ -136,14 +136,14 @@ export async function obtainCode(
 export async function postToken(
   sandbox: Sandbox,
   fields: Record<string, string>,
-  { basic, path = '/oauth2/token' }: { basic?: [string, string]; path?: string } = {},
+  { basic, path = '/oauth2/token', signal }: { basic?: [string, string]; path?: string; signal?: AbortSignal } = {},
 ): Promise<Response> {
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' }
   if (basic) {
     const encode = (value: string) => encodeURIComponent(value)
     headers.authorization = `Basic ${Buffer.from(`${encode(basic[0])}:${encode(basic[1])}`).toString('base64')}`
   }
-  return fetch(sandbox.url(path), { method: 'POST', headers, body: new URLSearchParams(fields) })
+  return fetch(sandbox.url(path), { method: 'POST', headers, body: new URLSearchParams(fields), signal: signal ?? null })
 }
 
 /** The seed's token answer. */
@@ -176,13 +176,12 @@ export async function obtainTokens(t: Test, sandbox: Sandbox, username = 'alice'
 }
 
 /** Refreshes with client_secret_post. */
-export function refresh(sandbox: Sandbox, refreshToken: string): Promise<Response> {
-  return postToken(sandbox, {
-    grant_type: 'refresh_token',
-    client_id: CLIENT_ID,
-    client_secret: CLIENT_SECRET,
-    refresh_token: refreshToken,
-  })
+export function refresh(sandbox: Sandbox, refreshToken: string, signal?: AbortSignal): Promise<Response> {
+  return postToken(
+    sandbox,
+    { grant_type: 'refresh_token', client_id: CLIENT_ID, client_secret: CLIENT_SECRET, refresh_token: refreshToken },
+    signal === undefined ? {} : { signal },
+  )
 }
 
 /** Calls `GET /v1/me` with a bearer token. */

@@ -92,7 +92,7 @@ t.test('within the grace period a spent refresh token gets a fresh pair and keep
   t.not(graced.refresh_token, second.refresh_token)
   t.equal((await me(sandbox, graced.access_token)).status, 200)
   t.equal((await refresh(sandbox, second.refresh_token)).status, 200, 'the chain is alive')
-  t.match(await counters(sandbox), { refresh_grants: 3, reuse_detections: 0 })
+  t.match(await counters(sandbox), { refresh_grants: 3, reuse_detections: 0, grace_reuses: 1 })
 })
 
 t.test('after the grace period a spent refresh token is a reuse', async (t) => {

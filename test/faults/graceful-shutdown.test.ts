@@ -1,0 +1,40 @@
+import t from 'tap'
+import { connectVia, createAppVia, startFleetBase, tokenVia } from '../helpers/fleet.js'
+import { startReplica } from '../helpers/replica.js'
+
+t.test('SIGTERM mid-refresh: the replica stops taking requests, finishes the refresh and its write, answers its caller, and exits 0', async (t) => {
+  // Tokens of 100 s (min_ttl 1800 needs a refresh); OneUp will take 3 s to answer, so SIGTERM lands mid-refresh.
+  const { sandbox, env } = await startFleetBase(t, { accessTokenTtl: 100 }, { ONEUP_TIMEOUT_MS: '8000', LOG_LEVEL: 'info' })
+  const replica = await startReplica(t, env)
+  const key = await createAppVia(replica.url)
+  t.equal((await connectVia(replica.url, replica.url, key, 'acme', 'alice')).status, 200)
+  await sandbox.control('/settings', 'PUT', { token_latency_ms: 3000, access_token_ttl: 3600 })
+
+  const before = (await sandbox.counters()).token_requests
+  const inflight = tokenVia(replica.url, key, { tenant_id: 'acme', user_id: 'alice', min_ttl: 1800 })
+  while ((await sandbox.counters()).token_requests === before) await new Promise((r) => setTimeout(r, 20))
+  replica.process.kill('SIGTERM')
+
+  // New requests are turned away (refused, or 503 on a kept-alive connection) while the refresh runs.
+  let turnedAway = false
+  for (const deadline = Date.now() + 2_500; Date.now() < deadline && !turnedAway; await new Promise((r) => setTimeout(r, 50))) {
+    turnedAway = await fetch(`${replica.url}/healthz`).then((r) => r.status === 503, () => true)
+  }
+  t.ok(turnedAway, 'a closing replica takes no new work')
+
+  const answer = await inflight
+  t.equal(answer.status, 200, 'the in-flight caller got its token')
+  const { access_token: fresh, expires_in: expiresIn } = (await answer.json()) as { access_token: string; expires_in: number }
+  t.ok(expiresIn > 3500, 'a freshly refreshed one')
+  t.equal(await replica.exited, 0, 'exited 0')
+  t.ok(replica.output.some((line) => line.includes('closing')), 'said it was closing')
+
+  // The refresh's write landed before Redis was closed: another replica serves that token without refreshing.
+  await sandbox.control('/settings', 'PUT', { token_latency_ms: 0 })
+  const next = await startReplica(t, env)
+  const again = await tokenVia(next.url, key, { tenant_id: 'acme', user_id: 'alice', min_ttl: 1800 })
+  t.equal(((await again.json()) as { access_token: string }).access_token, fresh)
+  const counters = await sandbox.counters()
+  t.equal(counters.refresh_grants, 1)
+  t.equal(counters.reuse_detections, 0)
+})
