@@ -52,6 +52,16 @@ export interface Config {
   audit: { maxEntries: number }
 }
 
+/** True for an http(s) URL whose host is this machine's loopback interface. */
+function isLoopback(url: string): boolean {
+  try {
+    const { hostname } = new URL(url)
+    return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname)
+  } catch {
+    return false
+  }
+}
+
 /** Thrown at boot with every problem found, one per line; never holds a secret. */
 export class ConfigError extends Error {
   readonly problems: string[]
@@ -159,10 +169,12 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
   }
 
   // Real OneUp is https-only (seed, "Security and Authentication"); a plain-http OneUp URL in
-  // production would send the client secret, codes and refresh tokens in clear.
+  // production would send the client secret, codes and refresh tokens in clear. Loopback
+  // never leaves the host (an egress proxy beside the broker, the benchmark's OneUp).
   if (production && !sandbox) {
     for (const name of ['ONEUP_AUTHORIZATION_URL', 'ONEUP_TOKEN_URL', 'ONEUP_API_URL', 'ONEUP_REDIRECT_URI'] as const) {
-      if (env[name]?.startsWith('http:') === true) problems.push(`${name} must be https in production`)
+      const value = env[name]
+      if (value?.startsWith('http:') === true && !isLoopback(value)) problems.push(`${name} must be https in production (or http on loopback)`)
     }
   }
   const trusted = env.TRUSTED_PROXIES === undefined ? { proxies: [], problems: [] } : parseTrustedProxies(env.TRUSTED_PROXIES)

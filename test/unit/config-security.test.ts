@@ -43,7 +43,11 @@ t.test('in production every OneUp URL must be https: the client secret and token
   const error = t.throws(() =>
     loadConfig({ ...production, ONEUP_TOKEN_URL: 'http://oneup.example.com/oauth2/token', ONEUP_REDIRECT_URI: 'http://broker.example.com/oauth/callback' }),
   ) as ConfigError
-  t.same(error.problems, ['ONEUP_TOKEN_URL must be https in production', 'ONEUP_REDIRECT_URI must be https in production'])
+  t.same(error.problems, ['ONEUP_TOKEN_URL must be https in production (or http on loopback)', 'ONEUP_REDIRECT_URI must be https in production (or http on loopback)'])
+  for (const local of ['http://127.0.0.1:4010/oauth2/token', 'http://localhost:4010/oauth2/token', 'http://[::1]:4010/oauth2/token']) {
+    t.equal(loadConfig({ ...production, ONEUP_TOKEN_URL: local }).config.oneup.tokenUrl, local, `${local}: loopback never leaves the host`)
+  }
+  t.throws(() => loadConfig({ ...production, ONEUP_TOKEN_URL: 'http://127.0.0.1.evil.example.com/oauth2/token' }), ConfigError, 'a look-alike host is not loopback')
   t.equal(loadConfig({ ...production, ONEUP_TOKEN_URL: 'https://oneup.example.com/oauth2/token' }).config.oneup.tokenUrl, 'https://oneup.example.com/oauth2/token')
   t.equal(loadConfig({ ...base, ONEUP_CLIENT_ID: 'acme', ONEUP_CLIENT_SECRET: 's', ONEUP_TOKEN_URL: 'http://127.0.0.1:4010/oauth2/token' }).config.oneup.tokenUrl, 'http://127.0.0.1:4010/oauth2/token', 'outside production a local OneUp is fine')
 })
