@@ -1,5 +1,4 @@
 import cookie from '@fastify/cookie'
-import helmet from '@fastify/helmet'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { adminRoutes } from './admin/routes.js'
 import { createBroker, type Broker, type BrokerDeps } from './broker.js'
@@ -9,13 +8,13 @@ import { BrokerError } from './errors.js'
 import { registerErrorHandling, sendError } from './http/errors.js'
 import { ipLimitsPlugin } from './http/ip-limits.js'
 import { registerOpenApi } from './http/openapi.js'
-import { registerRequestContext, requestScopedLog } from './http/request-context.js'
+import { registerRequestContext } from './http/request-context.js'
 import { appApiRoutes } from './http/routes/app-api.js'
 import { appConnectionRoutes } from './http/routes/connections.js'
 import { browserRoutes } from './http/routes/browser.js'
 import { docsRoutes } from './http/routes/docs.js'
 import { healthRoutes } from './http/routes/health.js'
-import { helmetOptions } from './http/security-headers.js'
+import { securityHeadersPlugin } from './http/security-headers.js'
 import { loggerOptions, requestId } from './logger.js'
 import { registerMetrics } from './metrics/plugin.js'
 import { sandboxPlugin } from './sandbox/plugin.js'
@@ -87,7 +86,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onClose', async () => {
     await redis.quit().catch(() => redis.disconnect())
   })
-  const brokerDeps: BrokerDeps = { config, redis, log: requestScopedLog(app.log) }
+  const brokerDeps: BrokerDeps = { config, redis, log: app.log }
   if (options.fetch !== undefined) brokerDeps.fetch = options.fetch
   if (options.now !== undefined) brokerDeps.now = options.now
   if (options.refreshPolicy !== undefined) brokerDeps.refreshPolicy = options.refreshPolicy
@@ -101,7 +100,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('preClose', async () => broker.workers.stop())
 
   await app.register(cookie, { secret: config.cookieSecret })
-  await app.register(helmet, helmetOptions(config.publicUrl))
+  await app.register(securityHeadersPlugin, { publicUrl: config.publicUrl })
   await app.register(ipLimitsPlugin, { broker })
   await app.register(healthRoutes, { broker })
   if (config.sandbox) {

@@ -95,7 +95,7 @@ export class ConnectService {
    * the binding cookie's value if the browser has one (several tabs may run
    * flows at once); the returned `browser` is what the cookie must hold.
    */
-  async start(token: string, browser: string | undefined): Promise<{ redirectTo: string; browser: string }> {
+  async start(token: string, browser: string | undefined, log: Log = this.deps.log): Promise<{ redirectTo: string; browser: string }> {
     const sessionHash = SESSION_TOKEN.test(token) ? sha256hex(token) : undefined
     const session = sessionHash === undefined ? undefined : await this.deps.flows.getSession(sessionHash)
     if (session === undefined || sessionHash === undefined) throw fail('NotFound', { reason: 'This connect link is unknown or has expired.' })
@@ -118,7 +118,7 @@ export class ConnectService {
     // RFC 7636 §4.2: S256 challenge = BASE64URL(SHA256(verifier)).
     const codeChallenge = createHash('sha256').update(verifier).digest('base64url')
     await this.deps.flows.saveState(stateHash, sealed, FLOW_TTL_MS)
-    this.deps.log.info({ tenant_id: session.tenantId, user_id: session.userId, app_id: session.appId, flow: 'started' }, 'connect flow started')
+    log.info({ tenant_id: session.tenantId, user_id: session.userId, app_id: session.appId, flow: 'started' }, 'connect flow started')
     this.deps.events.emit('flow', { stage: 'started' })
     return { redirectTo: this.deps.oneup.authorizationUrl({ state, codeChallenge }), browser: binding }
   }
@@ -131,6 +131,7 @@ export class ConnectService {
   async finish(
     params: { state?: string; code?: string; error?: string; error_description?: string; error_hint?: string },
     browser: string | undefined,
+    log: Log = this.deps.log,
   ): Promise<CallbackOutcome> {
     const started = this.now()
     const rejected = (reason: 'missing_state' | 'unknown_state' | 'other_browser'): CallbackOutcome => {
@@ -150,13 +151,13 @@ export class ConnectService {
     }
     // Login CSRF: a callback carried by a browser that did not start this flow.
     if (browser === undefined || !secretsEqual(sha256hex(browser), flow.browser)) {
-      this.deps.log.warn({ tenant_id: flow.tenantId, user_id: flow.userId, flow: 'rejected' }, 'callback from a browser that did not start the flow')
+      log.warn({ tenant_id: flow.tenantId, user_id: flow.userId, flow: 'rejected' }, 'callback from a browser that did not start the flow')
       return rejected('other_browser')
     }
 
     const finished = (status: 'connected' | 'error', error?: string, description?: string, oneupError?: string): CallbackOutcome => {
       const ms = this.now() - started
-      this.deps.log.info({ tenant_id: flow.tenantId, user_id: flow.userId, app_id: flow.appId, flow: status, error, ms }, 'connect flow finished')
+      log.info({ tenant_id: flow.tenantId, user_id: flow.userId, app_id: flow.appId, flow: status, error, ms }, 'connect flow finished')
       this.deps.events.emit('flow', {
         stage: status,
         ms,

@@ -10,7 +10,7 @@ export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c)
 
 /**
  * Headers every broker page carries. The security headers (CSP, Referrer-Policy,
- * frame and sniffing rules) come from `@fastify/helmet` for every answer: see
+ * frame and sniffing rules) come from helmet for every answer: see
  * `security-headers.ts`, their one source.
  */
 export const PAGE_HEADERS = {

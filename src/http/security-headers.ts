@@ -1,6 +1,18 @@
-import type { FastifyHelmetOptions } from '@fastify/helmet'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import helmet, { type HelmetOptions } from 'helmet'
 
 type CspDirectives = Record<string, string[]>
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** CSP directives that replace the strict ones of the same name, on this route only ({@link relaxedCsp}). */
+    csp?: CspDirectives
+    /** Filled in at route registration: this route's precomputed security headers. */
+    securityHeaders?: Record<string, string>
+  }
+}
 
 /**
  * The broker's Content-Security-Policy, the one source of truth for every
@@ -19,15 +31,14 @@ export const STRICT_CSP: Readonly<CspDirectives> = Object.freeze({
 })
 
 /**
- * Options of `@fastify/helmet` for the whole app: the strict CSP above,
+ * Options of `helmet` for the whole app: the strict CSP above,
  * `Referrer-Policy: no-referrer` (a callback URL carries a code and a state:
  * never leak it to the next site), `X-Frame-Options: DENY`, `nosniff`, and
  * HSTS when the broker is served over https.
  */
-export function helmetOptions(publicUrl: string): FastifyHelmetOptions {
+export function helmetOptions(publicUrl: string, directives: CspDirectives = STRICT_CSP): HelmetOptions {
   return {
-    global: true,
-    contentSecurityPolicy: { useDefaults: false, directives: { ...STRICT_CSP } },
+    contentSecurityPolicy: { useDefaults: false, directives: { ...directives } },
     referrerPolicy: { policy: 'no-referrer' },
     frameguard: { action: 'deny' },
     strictTransportSecurity: publicUrl.startsWith('https:') ? { maxAge: 31_536_000, includeSubDomains: true } : false,
@@ -35,15 +46,51 @@ export function helmetOptions(publicUrl: string): FastifyHelmetOptions {
 }
 
 /**
- * The `helmet` route option for a route that needs a looser CSP than
+ * The route `config` for a route that needs a looser CSP than
  * {@link STRICT_CSP} (e.g. an OpenAPI UI at `/docs` that runs its own script):
  * the given directives replace those of the same name, every other directive
  * and every other header stay strict. Use it on that route only:
  *
  * ```ts
- * app.get('/docs', { helmet: relaxedCsp({ 'script-src': ["'self'"] }) }, handler)
+ * app.get('/docs', { config: relaxedCsp({ 'script-src': ["'self'"] }) }, handler)
  * ```
  */
-export function relaxedCsp(directives: CspDirectives): { contentSecurityPolicy: { useDefaults: false; directives: CspDirectives } } {
-  return { contentSecurityPolicy: { useDefaults: false, directives: { ...STRICT_CSP, ...directives } } }
+export function relaxedCsp(directives: CspDirectives): { csp: CspDirectives } {
+  return { csp: directives }
 }
+
+/**
+ * The headers helmet would set with these options, computed once. helmet's
+ * headers depend on its options only (no nonces here), so running its
+ * middleware on every request, as `@fastify/helmet` does, rebuilds the same
+ * strings each time: measured as a third of the hand-out's cost.
+ */
+export function headersOf(options: HelmetOptions): Record<string, string> {
+  const headers: Record<string, string> = {}
+  const response = {
+    setHeader: (name: string, value: string | number) => void (headers[name.toLowerCase()] = String(value)),
+    removeHeader: () => undefined,
+  }
+  helmet(options)({} as IncomingMessage, response as unknown as ServerResponse, () => undefined)
+  return headers
+}
+
+/**
+ * Sets helmet's security headers on every answer (404s and errors included),
+ * from strings computed at start-up: the app's, or a route's own when its
+ * config relaxes the CSP.
+ */
+export const securityHeadersPlugin = fp(
+  async (app: FastifyInstance, { publicUrl }: { publicUrl: string }) => {
+    const global = headersOf(helmetOptions(publicUrl))
+    app.addHook('onRoute', (route) => {
+      const csp = route.config?.csp
+      if (csp !== undefined) route.config = { ...route.config, securityHeaders: headersOf(helmetOptions(publicUrl, { ...STRICT_CSP, ...csp })) }
+    })
+    app.addHook('onRequest', (request, reply, done) => {
+      reply.headers(request.routeOptions.config.securityHeaders ?? global)
+      done()
+    })
+  },
+  { name: 'security-headers', fastify: '5.x' },
+)

@@ -197,7 +197,15 @@ export function processMetrics(): Registry {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   })
-  traceRedisCommands((command, seconds) => redisCommands.observe({ command }, seconds))
+  const byCommand = new Map<string, { observe(value: number): void }>()
+  traceRedisCommands((command, seconds) => {
+    let child = byCommand.get(command)
+    if (child === undefined) {
+      child = redisCommands.labels(command)
+      byCommand.set(command, child)
+    }
+    child.observe(seconds)
+  })
   shared = registry
   return registry
 }

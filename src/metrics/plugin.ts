@@ -22,10 +22,20 @@ export function registerMetrics(app: FastifyInstance, events: BrokerEvents): Bro
   app.decorate('metrics', metrics)
   app.addHook('onClose', async () => metrics.close())
 
-  app.addHook('onResponse', async (request, reply) => {
+  // prom-client hashes a label set on every call: keep each series' child instead (a few dozen at most).
+  const series = new Map<string, { requests: { inc(): void }; duration: { observe(value: number): void } }>()
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? UNMATCHED_ROUTE
-    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) })
-    metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000)
+    const status = String(reply.statusCode)
+    const name = `${request.method} ${route} ${status}`
+    let child = series.get(name)
+    if (child === undefined) {
+      child = { requests: metrics.httpRequests.labels(request.method, route, status), duration: metrics.httpDuration.labels(request.method, route) }
+      series.set(name, child)
+    }
+    child.requests.inc()
+    child.duration.observe(reply.elapsedTime / 1000)
+    done()
   })
 
   app.get(

@@ -1,5 +1,6 @@
 import { BrokerError, fail } from '../errors.js'
 import type { BrokerEventMap, BrokerEvents } from '../events.js'
+import type { Log } from '../log.js'
 import { enforce, overLimit, rateState, tightest, type RateState } from '../limits.js'
 import type { ConnectionStore } from '../store/connections.js'
 import { rateWindow } from '../store/window.js'
@@ -62,9 +63,9 @@ export class TokenService {
    * Returns the rate-limit state to report and the outcome (an answer or the
    * error to send): the caller sets headers from the first in either case.
    */
-  async handout(app: AuthenticatedApp, request: HandoutRequest): Promise<{ rate: RateState; outcome: TokenAnswer | BrokerError }> {
+  async handout(app: AuthenticatedApp, request: HandoutRequest, log?: Log): Promise<{ rate: RateState; outcome: TokenAnswer | BrokerError }> {
     try {
-      const result = await this.serve(app, request)
+      const result = await this.serve(app, request, log)
       this.deps.events.emit('handout', { outcome: result.refreshed ? 'refreshed' : outcomeOf(result.outcome) })
       return { rate: result.rate, outcome: result.outcome }
     } catch (error) {
@@ -73,7 +74,7 @@ export class TokenService {
     }
   }
 
-  private async serve(app: AuthenticatedApp, request: HandoutRequest): Promise<{ rate: RateState; outcome: TokenAnswer | BrokerError; refreshed?: boolean }> {
+  private async serve(app: AuthenticatedApp, request: HandoutRequest, log: Log | undefined): Promise<{ rate: RateState; outcome: TokenAnswer | BrokerError; refreshed?: boolean }> {
     const { tenantId, userId } = request
     const now = this.now()
     const window = rateWindow(now)
@@ -99,7 +100,7 @@ export class TokenService {
       const needMs = Math.max(request.minTtl, MIN_REMAINING_SECONDS) * 1000
       const forced = request.forceRefresh && now - connection.refreshedAt >= FORCE_REFRESH_MIN_AGE_MS
       if (forced || current.tokens.accessExpiresAt - now < needMs) {
-        current = await this.deps.refresher.refresh(tenantId, userId, connection)
+        current = await this.deps.refresher.refresh(tenantId, userId, connection, log)
         return { rate, outcome: answer(current, this.now()), refreshed: true }
       }
       return { rate, outcome: answer(current, this.now()) }

@@ -70,19 +70,20 @@ export class RefreshCoordinator {
 
   /**
    * A token set newer than `seen` (the record the caller read). Throws
-   * BrokerError NotFound, ReauthRequired or OneUpUnavailable.
+   * BrokerError NotFound, ReauthRequired or OneUpUnavailable. `log` is the
+   * logger of the request that asked (its lines carry the request id).
    */
-  refresh(tenantId: string, userId: string, seen: StoredConnection): Promise<OpenConnection> {
+  refresh(tenantId: string, userId: string, seen: StoredConnection, log: Log = this.deps.log): Promise<OpenConnection> {
     const key = `${tenantId}\n${userId}`
     let running = this.inflight.get(key)
     if (running === undefined) {
-      running = this.run(tenantId, userId, seen.version).finally(() => this.inflight.delete(key))
+      running = this.run(tenantId, userId, seen.version, log).finally(() => this.inflight.delete(key))
       this.inflight.set(key, running)
     }
     return running
   }
 
-  private async run(tenantId: string, userId: string, seenVersion: number): Promise<OpenConnection> {
+  private async run(tenantId: string, userId: string, seenVersion: number, log: Log): Promise<OpenConnection> {
     const { store, policy } = this.deps
     const started = this.now()
     const deadline = started + policy.budgetMs
@@ -99,11 +100,11 @@ export class RefreshCoordinator {
         const owner = randomToken(16)
         if (await store.lock(tenantId, userId, owner, policy.lockTtlMs)) {
           try {
-            return await this.refreshHoldingLock(tenantId, userId, seenVersion, deadline)
+            return await this.refreshHoldingLock(tenantId, userId, seenVersion, deadline, log)
           } finally {
             await store.unlock(tenantId, userId, owner).catch((error: unknown) => {
               // It lapses by itself; say so, do not fail the caller who already has a token.
-              this.deps.log.warn({ err: error }, 'could not release a refresh lock')
+              log.warn({ err: error }, 'could not release a refresh lock')
             })
           }
         }
@@ -115,8 +116,8 @@ export class RefreshCoordinator {
     }
   }
 
-  private async refreshHoldingLock(tenantId: string, userId: string, seenVersion: number, deadline: number): Promise<OpenConnection> {
-    const { store, opener, log, events } = this.deps
+  private async refreshHoldingLock(tenantId: string, userId: string, seenVersion: number, deadline: number, log: Log): Promise<OpenConnection> {
+    const { store, opener, events } = this.deps
     const started = this.now()
     const connection = await store.read(tenantId, userId)
     if (connection === undefined) throw fail('NotFound', { reason: 'No connection for this tenant and user.' })
@@ -173,7 +174,7 @@ export class RefreshCoordinator {
       refreshedAt: now,
       accessExpiresAt: next.accessExpiresAt,
     }
-    const version = await this.writeRotated(tenantId, userId, connection.version, fields, now, deadline)
+    const version = await this.writeRotated(tenantId, userId, connection.version, fields, now, deadline, log)
     if (version === undefined) {
       // Deleted or reconnected while we refreshed: what is stored now wins.
       log.info({ tenant_id: tenantId, user_id: userId, outcome: 'superseded' }, 'refresh result dropped: the connection changed meanwhile')
@@ -222,6 +223,7 @@ export class RefreshCoordinator {
     fields: ConnectionFields,
     now: number,
     deadline: number,
+    log: Log,
   ): Promise<number | undefined> {
     for (let attempt = 1; ; attempt += 1) {
       try {
@@ -229,7 +231,7 @@ export class RefreshCoordinator {
       } catch (error) {
         // The attempt cap also bounds the loop under a clock that does not move (tests).
         if (!isRedisUnavailable(error) || attempt >= MAX_WRITE_ATTEMPTS || this.now() + WRITE_RETRY_MS > deadline) throw error
-        this.deps.log.warn({ tenant_id: tenantId, user_id: userId, attempt }, 'Redis unavailable while storing a refreshed token set: retrying')
+        log.warn({ tenant_id: tenantId, user_id: userId, attempt }, 'Redis unavailable while storing a refreshed token set: retrying')
         await sleep(WRITE_RETRY_MS)
       }
     }

@@ -1,6 +1,4 @@
-import { pino } from 'pino'
 import t from 'tap'
-import { requestScopedLog } from '../../src/http/request-context.js'
 import { startHarness, throughOneUp } from '../helpers/harness.js'
 
 interface Line {
@@ -73,11 +71,12 @@ t.test('a request without a usable X-Request-Id gets an id of its own, echoed, n
 })
 
 t.test('domain lines outside any request go to the base logger, with no request id', async (t) => {
-  const written: string[] = []
-  const base = pino({ level: 'info' }, { write: (line: string) => void written.push(line) })
-  requestScopedLog(base).warn({ outcome: 'test' }, 'outside a request')
-  const lines = parse(written)
-  t.equal(lines.length, 1)
-  t.match(lines[0], { msg: 'outside a request', outcome: 'test' })
-  t.equal(lines[0]?.reqId, undefined)
+  const h = await startHarness(t)
+  const { key } = await h.createApp()
+  const session = (await h.asApp(key, 'POST', '/v1/connect-sessions', { tenant_id: 'acme', user_id: 'alice' })).json()
+  // Called as background work would (no request): the broker's own logger.
+  await h.app.broker.connect.start(session.token, undefined)
+  const started = parse(h.logs).filter((line) => line.msg === 'connect flow started')
+  t.equal(started.length, 1)
+  t.equal(started[0]?.reqId, undefined)
 })

@@ -47,7 +47,7 @@ t.test('over https the broker asks for HSTS', async (t) => {
 
 t.test('a route can relax the CSP for itself only, every other directive and route staying strict', async (t) => {
   const h = await startHarness(t)
-  h.app.get('/docs-like', { helmet: relaxedCsp({ 'script-src': ["'self'"], 'connect-src': ["'self'"] }) }, async () => 'ui')
+  h.app.get('/docs-like', { config: relaxedCsp({ 'script-src': ["'self'"], 'connect-src': ["'self'"] }) }, async () => 'ui')
   const relaxed = await h.app.inject({ method: 'GET', url: '/docs-like' })
   t.equal(relaxed.headers['content-security-policy'], `${STRICT};script-src 'self';connect-src 'self'`)
   t.equal(relaxed.headers['referrer-policy'], 'no-referrer', 'the other headers keep the global settings')

@@ -62,7 +62,7 @@ export const appApiRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fasti
     },
     async (request, reply) => {
       const { tenant_id: tenantId, user_id: userId, min_ttl: minTtl = 0, force_refresh: forceRefresh = false } = request.body
-      const { rate, outcome } = await broker.tokens.handout(request.callerApp, { tenantId, userId, minTtl, forceRefresh })
+      const { rate, outcome } = await broker.tokens.handout(request.callerApp, { tenantId, userId, minTtl, forceRefresh }, request.log)
       setRateHeaders(reply, rate)
       reply.header('cache-control', 'no-store')
       return unwrap(outcome)

@@ -38,7 +38,7 @@ export const browserRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fast
     async (request, reply) => {
       let started
       try {
-        started = await broker.connect.start(request.params.token, browserBinding(request))
+        started = await broker.connect.start(request.params.token, browserBinding(request), request.log)
       } catch (error) {
         if (!(error instanceof BrokerError) || error.kind !== 'NotFound') throw error
         return reply.code(404).headers(PAGE_HEADERS).send(renderPage({ ...EXPIRED_LINK, tone: 'error' }))
@@ -72,7 +72,7 @@ export const browserRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fast
       },
     },
     async (request, reply) => {
-      const outcome = await broker.connect.finish(request.query, browserBinding(request))
+      const outcome = await broker.connect.finish(request.query, browserBinding(request), request.log)
       return answerCallback(reply, outcome)
     },
   )
