@@ -1,4 +1,3 @@
-import cookie from '@fastify/cookie'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { adminRoutes } from './admin/routes.js'
 import { createBroker, type Broker, type BrokerDeps } from './broker.js'
@@ -57,7 +56,7 @@ export const REQUEST_TIMEOUT_MS = 30_000
 
 /**
  * Builds the broker's HTTP app. The order below is the architecture:
- * errors → request context → OpenAPI → metrics → cookies → security headers → per-IP limits → health →
+ * errors → request context → OpenAPI → metrics → security headers → per-IP limits → health →
  * OneUp sandbox (dev) → browser flow → app API → admin API → docs → demo (dev).
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -99,7 +98,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onReady', async () => broker.workers.start())
   app.addHook('preClose', async () => broker.workers.stop())
 
-  await app.register(cookie, { secret: config.cookieSecret })
   await app.register(securityHeadersPlugin, { publicUrl: config.publicUrl })
   await app.register(ipLimitsPlugin, { broker })
   await app.register(healthRoutes, { broker })
@@ -115,7 +113,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       ],
     })
   }
-  await app.register(browserRoutes, { broker })
+  await app.register(browserRoutes, { broker }) // with the flow cookie
   await app.register(appApiRoutes, { broker })
   await app.register(appConnectionRoutes, { broker })
   await app.register(adminRoutes, { broker })

@@ -11,6 +11,7 @@ import { createOps, type OpsOptions } from './ops.js'
 import { AppStore } from './store/apps.js'
 import { ConnectionStore } from './store/connections.js'
 import { FlowStore } from './store/flows.js'
+import { HandoutStore } from './store/handout.js'
 import { redisKeys } from './store/keys.js'
 import type { RedisClient } from './store/redis.js'
 import { TokenService } from './tokens/handout.js'
@@ -79,7 +80,7 @@ export function createBroker(deps: BrokerDeps) {
     refresher,
     authenticator,
     appService: new AppService(apps, now),
-    tokens: new TokenService({ connections, authenticator, opener, refresher, now, events }),
+    tokens: new TokenService({ reads: new HandoutStore(redis, keys), authenticator, opener, refresher, now, events }),
     connect: new ConnectService({ flows, connections, sealer, opener, oneup, publicUrl: config.publicUrl, now, log, events }),
   }
   return { ...core, ...createOps(core, { log, now, fetch: deps.fetch, ...deps.ops }) }

@@ -73,13 +73,16 @@ export class AppAuthenticator {
   }
 
   /**
-   * True when this replica verified this exact key within the last minute: then
-   * {@link authenticate} answers from memory (the per-IP failure limit skips it).
+   * The app of a key this replica verified within the last minute, from
+   * memory (no Redis, and the per-IP failure limit need not look), or
+   * undefined: then call {@link authenticate}.
    */
-  isVerified(key: string | undefined): boolean {
-    if (key === undefined || key === '') return false
-    const cached = this.cache.get(sha256hex(key))
-    return cached !== undefined && cached.until > this.now()
+  cached(key: string | undefined): AuthenticatedApp | undefined {
+    if (key === undefined || key === '') return undefined
+    const entry = this.cache.get(sha256hex(key))
+    if (entry === undefined || entry.until <= this.now()) return undefined
+    this.onUse(entry.app)
+    return entry.app
   }
 
   /**
@@ -87,7 +90,15 @@ export class AppAuthenticator {
    * This is also where a revoked key is caught: the count script refuses it.
    */
   async count(app: AuthenticatedApp, window: RateWindow): Promise<RateState> {
-    const used = await this.apps.count(app.id, app.keyId, window)
+    return this.settle(app, await this.apps.count(app.id, app.keyId, window), window)
+  }
+
+  /**
+   * The rate state of a count the caller made itself (the hand-out counts in
+   * its own script); `used` -1 means the key has been revoked: forgotten here,
+   * and 401.
+   */
+  settle(app: AuthenticatedApp, used: number, window: RateWindow): RateState {
     if (used === -1) {
       for (const [hash, entry] of this.cache) if (entry.app.id === app.id && entry.app.keyId === app.keyId) this.cache.delete(hash)
       throw fail('Unauthorized', { reason: 'Unknown or revoked app key.' })

@@ -33,11 +33,8 @@ export function setRateHeaders(reply: FastifyReply, rate: RateState): void {
 export function appAuthHook(broker: Broker) {
   return async function authenticateApp(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const key = bearer(request.headers.authorization)
-    const app = await request.server.ipLimits.authenticate(
-      request,
-      () => broker.authenticator.authenticate(key),
-      broker.authenticator.isVerified(key),
-    )
+    const app =
+      broker.authenticator.cached(key) ?? (await request.server.ipLimits.authenticate(request, () => broker.authenticator.authenticate(key)))
     request.callerApp = app
     if (request.routeOptions.config.countsItself === true) return
     const now = broker.now()

@@ -20,10 +20,10 @@ export interface IpLimits {
    * limit. Each failure (a `401`) is counted; once an IP has failed
    * `AUTH_FAILURE_LIMIT` times in its window, every attempt from it answers 429
    * (code 4) with `Retry-After`, right or wrong, so guessing stops paying.
-   * `verified` attempts (a key this replica already checked) skip the limit:
-   * the hand-out's hot path makes no extra Redis call.
+   * A key this replica already verified does not come here (see
+   * `appAuthHook`): the hand-out's hot path makes no extra Redis call.
    */
-  authenticate<T>(request: FastifyRequest, attempt: () => Promise<T>, verified?: boolean): Promise<T>
+  authenticate<T>(request: FastifyRequest, attempt: () => Promise<T>): Promise<T>
 }
 
 /**
@@ -76,8 +76,7 @@ export const ipLimitsPlugin = fp(
     const ipLimits: IpLimits = {
       browserRoute: { max: config.ipLimits.browser, timeWindow: WINDOW_MS, keyGenerator: ipTag },
 
-      async authenticate(request, attempt, verified = false) {
-        if (verified) return attempt()
+      async authenticate(request, attempt) {
         // The read of the failure count goes out with the attempt's own read: no added latency.
         const [before, outcome] = await Promise.all([failures(request, { increment: false }), settle(attempt())])
         if (!before.isAllowed && before.isExceeded) throw limited(before.ttlInSeconds, 'failed authentications')

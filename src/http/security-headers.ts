@@ -76,19 +76,40 @@ export function headersOf(options: HelmetOptions): Record<string, string> {
 }
 
 /**
+ * helmet's headers that mean something for an answer that is not a page a
+ * browser renders (JSON, the API's errors): the strict CSP, no referrer, no
+ * framing, no sniffing, same-origin resource policy, HSTS. The others
+ * (`Cross-Origin-Opener-Policy`, `Origin-Agent-Cluster`, `X-DNS-Prefetch-Control`,
+ * `X-Download-Options`, `X-Permitted-Cross-Domain-Policies`, `X-XSS-Protection`)
+ * only act on documents; the hand-out answers thousands of times a second and
+ * does not carry them.
+ */
+const NON_DOCUMENT_HEADERS = [
+  'content-security-policy',
+  'cross-origin-resource-policy',
+  'referrer-policy',
+  'strict-transport-security',
+  'x-content-type-options',
+  'x-frame-options',
+]
+
+/**
  * Sets helmet's security headers on every answer (404s and errors included),
- * from strings computed at start-up: the app's, or a route's own when its
- * config relaxes the CSP.
+ * from strings computed at start-up: every helmet header on browser routes
+ * (`config.html`), with a route's own CSP when its config relaxes it; the
+ * non-document subset on the rest.
  */
 export const securityHeadersPlugin = fp(
   async (app: FastifyInstance, { publicUrl }: { publicUrl: string }) => {
-    const global = headersOf(helmetOptions(publicUrl))
+    const documents = headersOf(helmetOptions(publicUrl))
+    const others = Object.fromEntries(Object.entries(documents).filter(([name]) => NON_DOCUMENT_HEADERS.includes(name)))
     app.addHook('onRoute', (route) => {
       const csp = route.config?.csp
       if (csp !== undefined) route.config = { ...route.config, securityHeaders: headersOf(helmetOptions(publicUrl, { ...STRICT_CSP, ...csp })) }
+      else if (route.config?.html === true) route.config = { ...route.config, securityHeaders: documents }
     })
     app.addHook('onRequest', (request, reply, done) => {
-      reply.headers(request.routeOptions.config.securityHeaders ?? global)
+      reply.headers(request.routeOptions.config.securityHeaders ?? others)
       done()
     })
   },

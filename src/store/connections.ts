@@ -1,7 +1,6 @@
 import { Cluster } from 'ioredis'
 import type { RedisClient } from './redis.js'
 import type { ConnectionIndexField, ConnectionIndexStatus, RedisKeys } from './keys.js'
-import { WINDOW_MS, type RateWindow } from './window.js'
 
 export type ConnectionStatus = 'active' | 'reauth_required'
 
@@ -84,20 +83,6 @@ export class ConnectionStore {
   async read(tenantId: string, userId: string): Promise<StoredConnection | undefined> {
     const hash = await this.redis.hgetall(this.keys.connection(tenantId, userId))
     return parse(Object.entries(hash).flat())
-  }
-
-  /** Counts a call in the connection's window and reads it, in one round trip. */
-  async countAndRead(
-    tenantId: string,
-    userId: string,
-    window: RateWindow,
-  ): Promise<{ used: number; connection: StoredConnection | undefined }> {
-    const reply = await this.redis.obConnRead(
-      this.keys.connection(tenantId, userId),
-      this.keys.connectionRate(tenantId, userId, window.index),
-      WINDOW_MS,
-    )
-    return { used: Number(reply[0]), connection: parse(reply, 1) }
   }
 
   /**

@@ -8,18 +8,38 @@ import type { RedisClient } from './redis.js'
  */
 const SCRIPTS = {
   /**
-   * The hand-out's one round trip: count the call in the connection's window
-   * and read the record. KEYS: connection, rate counter. ARGV: window ms.
-   * Returns `[used, field, value, …]`.
+   * The hand-out's one round trip on a standalone Redis (its keys span hash
+   * tags, which only a single node allows): the key must still be on the app,
+   * then the call is counted in the app's and the connection's windows, and
+   * the fields the hand-out needs are read. KEYS: app, app counter,
+   * connection, connection counter. ARGV: key id, window ms.
+   * Returns `{-1}` for a revoked key (nothing counted), else
+   * `{app used, connection used, v, status, sealed, refreshed_at}`.
+   */
+  obHandout: {
+    numberOfKeys: 4,
+    lua: `
+if redis.call('HEXISTS', KEYS[1], 'key:' .. ARGV[1]) == 0 then return {-1} end
+local appUsed = redis.call('INCR', KEYS[2])
+if appUsed == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+local used = redis.call('INCR', KEYS[4])
+if used == 1 then redis.call('PEXPIRE', KEYS[4], ARGV[2]) end
+local record = redis.call('HMGET', KEYS[3], 'v', 'status', 'sealed', 'refreshed_at')
+return {appUsed, used, record[1], record[2], record[3], record[4]}`,
+  },
+  /**
+   * The connection's half of the hand-out on Redis Cluster (the app's half is
+   * `obAppCount`, sent at the same time): count the call in the connection's
+   * window and read the fields the hand-out needs. KEYS: connection, counter.
+   * ARGV: window ms. Returns `{used, v, status, sealed, refreshed_at}`.
    */
   obConnRead: {
     numberOfKeys: 2,
     lua: `
 local used = redis.call('INCR', KEYS[2])
 if used == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end
-local record = redis.call('HGETALL', KEYS[1])
-table.insert(record, 1, used)
-return record`,
+local record = redis.call('HMGET', KEYS[1], 'v', 'status', 'sealed', 'refreshed_at')
+return {used, record[1], record[2], record[3], record[4]}`,
   },
   /**
    * Compare-and-set write of a connection record, with its index entries and
@@ -293,7 +313,8 @@ return 1`,
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    obConnRead(connection: string, counter: string, windowMs: number): Result<Array<string | number>, Context>
+    obHandout(app: string, appCounter: string, connection: string, counter: string, keyId: string, windowMs: number): Result<Array<string | number | null>, Context>
+    obConnRead(connection: string, counter: string, windowMs: number): Result<Array<string | number | null>, Context>
     obConnPut(...keysThenArgs: Array<string | number>): Result<number | null, Context>
     obConnDelete(...keysThenArgs: string[]): Result<string[], Context>
     obConnPage(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<string[], Context>

@@ -2,11 +2,11 @@ import { BrokerError, fail } from '../errors.js'
 import type { BrokerEventMap, BrokerEvents } from '../events.js'
 import type { Log } from '../log.js'
 import { enforce, overLimit, rateState, tightest, type RateState } from '../limits.js'
-import type { ConnectionStore } from '../store/connections.js'
+import type { HandoutStore } from '../store/handout.js'
 import { rateWindow } from '../store/window.js'
 import { allowsTenant, type AppAuthenticator, type AuthenticatedApp } from '../apps/authenticator.js'
 import type { RefreshCoordinator } from './refresh.js'
-import type { OpenConnection, TokenOpener } from './token-set.js'
+import type { TokenOpener, TokenSet } from './token-set.js'
 
 /** OneUp's own per-user budget (seed: 3600 calls every 15 minutes); an app never needs more tokens for one user. */
 export const CONNECTION_RATE_LIMIT = 3600
@@ -39,7 +39,7 @@ export interface HandoutRequest {
 }
 
 export interface HandoutDeps {
-  connections: ConnectionStore
+  reads: HandoutStore
   authenticator: AppAuthenticator
   opener: TokenOpener
   refresher: RefreshCoordinator
@@ -83,12 +83,10 @@ export class TokenService {
       const rate = await this.deps.authenticator.count(app, window)
       return { rate, outcome: overLimit(rate, now, 'app') ?? fail('TenantForbidden') }
     }
-    // Issued in the same tick, so auto-pipelining sends them in one write.
-    const [appRate, { used, connection }] = await Promise.all([
-      this.deps.authenticator.count(app, window),
-      this.deps.connections.countAndRead(tenantId, userId, window),
-    ])
-    const connectionRate = rateState(CONNECTION_RATE_LIMIT, used, window)
+    const read = await this.deps.reads.read(app, tenantId, userId, window)
+    const appRate = this.deps.authenticator.settle(app, read.appUsed, window)
+    const { connection } = read
+    const connectionRate = rateState(CONNECTION_RATE_LIMIT, read.connectionUsed, window)
     const rate = tightest([appRate, connectionRate])
     try {
       enforce(appRate, now, 'app')
@@ -96,14 +94,14 @@ export class TokenService {
       if (connection === undefined) throw fail('NotFound', { reason: 'No connection for this tenant and user.' })
       if (connection.status !== 'active') throw fail('ReauthRequired', { reason: 'Send the user through a new connect session.' })
 
-      let current: OpenConnection = { connection, tokens: await this.deps.opener.open(tenantId, userId, connection.sealed) }
+      const tokens = await this.deps.opener.open(tenantId, userId, connection.sealed)
       const needMs = Math.max(request.minTtl, MIN_REMAINING_SECONDS) * 1000
       const forced = request.forceRefresh && now - connection.refreshedAt >= FORCE_REFRESH_MIN_AGE_MS
-      if (forced || current.tokens.accessExpiresAt - now < needMs) {
-        current = await this.deps.refresher.refresh(tenantId, userId, connection, log)
-        return { rate, outcome: answer(current, this.now()), refreshed: true }
+      if (forced || tokens.accessExpiresAt - now < needMs) {
+        const refreshed = await this.deps.refresher.refresh(tenantId, userId, connection, log)
+        return { rate, outcome: answer(refreshed.tokens, this.now()), refreshed: true }
       }
-      return { rate, outcome: answer(current, this.now()) }
+      return { rate, outcome: answer(tokens, now) }
     } catch (error) {
       if (error instanceof BrokerError) return { rate, outcome: error }
       throw error
@@ -122,7 +120,7 @@ function outcomeOf(outcome: TokenAnswer | BrokerError): BrokerEventMap['handout'
   return outcome instanceof BrokerError ? (OUTCOMES[outcome.kind] ?? 'failed') : 'served'
 }
 
-function answer({ tokens }: OpenConnection, now: number): TokenAnswer {
+function answer(tokens: TokenSet, now: number): TokenAnswer {
   return {
     access_token: tokens.accessToken,
     token_type: 'Bearer',

@@ -73,7 +73,7 @@ export class RefreshCoordinator {
    * BrokerError NotFound, ReauthRequired or OneUpUnavailable. `log` is the
    * logger of the request that asked (its lines carry the request id).
    */
-  refresh(tenantId: string, userId: string, seen: StoredConnection, log: Log = this.deps.log): Promise<OpenConnection> {
+  refresh(tenantId: string, userId: string, seen: { version: number }, log: Log = this.deps.log): Promise<OpenConnection> {
     const key = `${tenantId}\n${userId}`
     let running = this.inflight.get(key)
     if (running === undefined) {

@@ -26,6 +26,8 @@ t.test('every kind of answer carries the strict CSP and the usual security heade
   assertStrict(t, callback.headers, 'the callback page')
   t.equal(callback.headers['cache-control'], 'no-store')
   t.notMatch(callback.body, /<script|\sstyle=|\son[a-z]+=/i, 'no inline script, style or handler on the page')
+  t.equal(callback.headers['cross-origin-opener-policy'], 'same-origin', 'a page gets the document-only headers too')
+  t.equal(callback.headers['x-permitted-cross-domain-policies'], 'none')
 
   const withReturn = await h.connect(key, 'acme', 'bob', { returnTo: `${RETURN_ORIGIN}/done` })
   assertStrict(t, withReturn.callback.headers, 'the redirect back to the app')
@@ -35,6 +37,8 @@ t.test('every kind of answer carries the strict CSP and the usual security heade
   const token = await h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice' })
   assertStrict(t, token.headers, 'a token answer')
   t.equal(token.headers['cache-control'], 'no-store', 'a token answer is never cached')
+  t.equal(token.headers['cross-origin-resource-policy'], 'same-origin', 'no other origin may read it as a resource')
+  t.equal(token.headers['cross-origin-opener-policy'], undefined, 'document-only headers stay off JSON')
   assertStrict(t, (await h.asApp('wrong', 'POST', '/v1/token', {})).headers, 'a JSON error')
   assertStrict(t, (await h.app.inject({ method: 'GET', url: '/nowhere' })).headers, 'an unknown route')
   t.equal((await h.app.inject({ method: 'GET', url: '/healthz' })).headers['strict-transport-security'], undefined, 'no HSTS over plain http')

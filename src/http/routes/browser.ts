@@ -1,4 +1,4 @@
-import type {} from '@fastify/cookie'
+import cookie from '@fastify/cookie'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
@@ -19,6 +19,8 @@ const CookieHeaders = Type.Object({ cookie: Type.Optional(Type.String({ maxLengt
 
 /** What an end user's browser meets: the connect link, the callback, the stylesheet (CONTRACT §4). */
 export const browserRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fastify, { broker }) => {
+  // Cookies matter here only: registered in this context, their hooks stay off the app API.
+  await fastify.register(cookie, { secret: broker.config.cookieSecret })
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const secure = broker.config.publicUrl.startsWith('https:')
 

@@ -15,7 +15,7 @@ export const docsRoutes: FastifyPluginAsync = async (app) => {
   app.get('/openapi.json', async (_request, reply) =>
     reply.header('content-type', 'application/json; charset=utf-8').header('cache-control', 'no-cache').send(document()),
   )
-  app.get('/docs', async (_request, reply) => {
+  app.get('/docs', { config: { html: true } }, async (_request, reply) => {
     page ??= renderDocsPage(JSON.parse(document()) as OpenApiDocument)
     return reply.headers(PAGE_HEADERS).header('cache-control', 'no-cache').send(page)
   })
