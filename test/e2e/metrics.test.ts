@@ -57,7 +57,10 @@ t.test('after a connect flow and hand-outs, /metrics shows each counter moved by
   t.equal(moved('oneup_broker_http_requests_total', { method: 'GET', route: '/oauth/callback', status: '200' }), 1)
   t.equal(moved('oneup_broker_http_requests_total', { method: 'GET', route: '(unmatched)', status: '404' }), 1, 'unknown paths share one label')
   t.equal(moved('oneup_broker_http_request_duration_seconds_count', { method: 'POST', route: '/v1/token' }), 3)
-  t.ok(moved('oneup_broker_redis_command_duration_seconds_count', { command: 'obConnRead' }) >= 3, 'the hand-out script is timed, by name')
+  // One script on standalone Redis, two (app counter, connection read) on Cluster.
+  const handoutScripts = moved('oneup_broker_redis_command_duration_seconds_count', { command: 'obHandout' }) +
+    moved('oneup_broker_redis_command_duration_seconds_count', { command: 'obConnRead' })
+  t.ok(handoutScripts >= 3, 'the hand-out script is timed, by name')
   t.ok(sample(after, 'process_cpu_user_seconds_total') > 0, 'the default Node.js metrics are there')
   t.ok(after.includes('nodejs_eventloop_lag_seconds'), 'event loop lag too')
   t.notMatch(after, /alice|acme|ory_(at|rt|ac)_|obk_app_/, 'no tenant, user, token or key in any label')
