@@ -196,11 +196,6 @@ export class ConnectionStore {
     ]
   }
 
-  /** Takes the connection's refresh lock for `owner` if free. */
-  async lock(tenantId: string, userId: string, owner: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.set(this.keys.refreshLock(tenantId, userId), owner, 'PX', ttlMs, 'NX')) === 'OK'
-  }
-
   /** Releases the lock only if `owner` still holds it (compare-and-delete). */
   async unlock(tenantId: string, userId: string, owner: string): Promise<void> {
     await this.redis.obUnlock(this.keys.refreshLock(tenantId, userId), owner)
@@ -211,17 +206,33 @@ export class ConnectionStore {
     await this.redis.set(this.keys.refreshCooldown(tenantId, userId), '1', 'PX', ms)
   }
 
-  /** Version, whether a refresh is in flight somewhere, and cooldown left (ms, 0 if none). */
-  async probe(tenantId: string, userId: string): Promise<{ version: number | undefined; locked: boolean; cooldownMs: number }> {
-    const [version, locked, cooldown] = await this.redis.obConnProbe(
+  /**
+   * Starts a refresh of the record the caller saw (`seenVersion`): takes the
+   * refresh lock for `owner` unless the record changed meanwhile, is cooling
+   * down, or another holder is refreshing. One round trip (`obRefreshBegin`).
+   */
+  async beginRefresh(tenantId: string, userId: string, seenVersion: number, owner: string, lockMs: number): Promise<RefreshStart> {
+    const [state, detail] = await this.redis.obRefreshBegin(
       this.keys.connection(tenantId, userId),
       this.keys.refreshLock(tenantId, userId),
       this.keys.refreshCooldown(tenantId, userId),
+      seenVersion,
+      owner,
+      lockMs,
     )
-    return {
-      version: version === null ? undefined : Number(version),
-      locked: Number(locked) === 1,
-      cooldownMs: Math.max(0, Number(cooldown)),
-    }
+    if (state === 0) return { kind: 'missing' }
+    if (state === 2) return { kind: 'cooling', ms: Number(detail) }
+    if (state === 3) return { kind: 'locked' }
+    // With 1 and 4 the script read the record in the same atomic step that found its version.
+    const connection = parse(detail as string[]) as StoredConnection
+    return state === 1 ? { kind: 'changed', connection } : { kind: 'acquired', connection }
   }
 }
+
+/** What `beginRefresh` found. */
+export type RefreshStart =
+  | { kind: 'missing' }
+  | { kind: 'changed'; connection: StoredConnection }
+  | { kind: 'cooling'; ms: number }
+  | { kind: 'locked' }
+  | { kind: 'acquired'; connection: StoredConnection }

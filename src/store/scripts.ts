@@ -188,12 +188,23 @@ end
 return out`,
   },
   /**
-   * What a caller waiting for another replica's refresh needs, in one call.
-   * KEYS: connection, lock, cooldown. Returns `[version or nil, lock held (0/1), cooldown ms left]`.
+   * The start of a refresh, in one call (under a burst each round trip waits
+   * behind every queued request, so the refresh path keeps them few):
+   * KEYS: connection, lock, cooldown. ARGV: the version the caller saw, owner, lock ms.
+   * Returns `{0}` no record; `{1, record}` the version moved on (someone refreshed);
+   * `{2, ms}` cooling down after a OneUp failure; `{3}` another holder is refreshing;
+   * `{4, record}` the lock is now this owner's. A record is HGETALL's flat list.
    */
-  obConnProbe: {
+  obRefreshBegin: {
     numberOfKeys: 3,
-    lua: `return {redis.call('HGET', KEYS[1], 'v'), redis.call('EXISTS', KEYS[2]), redis.call('PTTL', KEYS[3])}`,
+    lua: `
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return {0} end
+if v ~= ARGV[1] then return {1, redis.call('HGETALL', KEYS[1])} end
+local cooling = redis.call('PTTL', KEYS[3])
+if cooling > 0 then return {2, cooling} end
+if redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3], 'NX') then return {4, redis.call('HGETALL', KEYS[1])} end
+return {3}`,
   },
   /** Releases a lock only if this owner still holds it. KEYS: lock. ARGV: owner. */
   obUnlock: {
@@ -325,7 +336,7 @@ declare module 'ioredis' {
     obWebhookRetry(queue: string, retries: string, group: string, entryId: string, due: number, payload: string): Result<number, Context>
     obWebhookDue(retries: string, queue: string, now: number, max: number): Result<number, Context>
     obWebhookDone(queue: string, group: string, entryId: string): Result<number, Context>
-    obConnProbe(connection: string, lock: string, cooldown: string): Result<[string | null, number, number], Context>
+    obRefreshBegin(connection: string, lock: string, cooldown: string, seenVersion: number, owner: string, lockMs: number): Result<[number, (string[] | number)?], Context>
     obUnlock(lock: string, owner: string): Result<number, Context>
     obAppCount(app: string, counter: string, keyId: string, windowMs: number): Result<number, Context>
     obAppAddKey(app: string, keyId: string, value: string, maxKeys: number): Result<number, Context>

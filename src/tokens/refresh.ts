@@ -54,10 +54,11 @@ export interface RefreshDeps {
  * across every replica:
  * - callers in one process share one promise;
  * - across processes a Redis lock with an owner token decides who calls OneUp,
- *   released by compare-and-delete; the others poll the record's version
- *   (one small read per interval per process) and take the new token set;
- * - the holder re-reads the record first (another replica may have just
- *   refreshed) and writes with compare-and-set, so an older token set never
+ *   released by compare-and-delete; the others poll the same script (one small
+ *   answer per interval per process) until the record changes, and take it;
+ * - taking the lock checks, in the same step, that the record is still the
+ *   one the caller saw (another replica may have just refreshed it) and reads
+ *   it; the write is a compare-and-set, so an older token set never
  *   overwrites a newer one.
  */
 export class RefreshCoordinator {
@@ -89,39 +90,40 @@ export class RefreshCoordinator {
     const deadline = started + policy.budgetMs
     let waited = false
     for (;;) {
-      const probe = await store.probe(tenantId, userId)
-      if (probe.version === undefined) throw fail('NotFound', { reason: 'No connection for this tenant and user.' })
-      if (probe.version !== seenVersion) {
-        if (waited) this.deps.events.emit('refresh.waited', { ms: this.now() - started })
-        return this.current(tenantId, userId)
-      }
-      if (probe.cooldownMs > 0) throw unavailable(probe.cooldownMs)
-      if (!probe.locked) {
-        const owner = randomToken(16)
-        if (await store.lock(tenantId, userId, owner, policy.lockTtlMs)) {
+      const owner = randomToken(16)
+      const start = await store.beginRefresh(tenantId, userId, seenVersion, owner, policy.lockTtlMs)
+      switch (start.kind) {
+        case 'missing':
+          throw fail('NotFound', { reason: 'No connection for this tenant and user.' })
+        case 'changed':
+          if (waited) this.deps.events.emit('refresh.waited', { ms: this.now() - started })
+          return this.opened(tenantId, userId, start.connection)
+        case 'cooling':
+          throw unavailable(start.ms)
+        case 'acquired':
           try {
-            return await this.refreshHoldingLock(tenantId, userId, seenVersion, deadline, log)
+            return await this.refreshHoldingLock(tenantId, userId, start.connection, deadline, log)
           } finally {
-            await store.unlock(tenantId, userId, owner).catch((error: unknown) => {
+            // Not awaited: the new token set is stored, so no one needs the lock, and the
+            // callers should not wait one more round trip for its release.
+            store.unlock(tenantId, userId, owner).catch((error: unknown) => {
               // It lapses by itself; say so, do not fail the caller who already has a token.
               log.warn({ err: error }, 'could not release a refresh lock')
             })
           }
-        }
+        case 'locked':
+          // Another replica is refreshing: wait for its result.
+          if (this.now() + policy.pollMs > deadline) throw unavailable(policy.cooldownMs)
+          waited = true
+          await sleep(policy.pollMs)
       }
-      // Another replica is refreshing: wait for its result.
-      if (this.now() + policy.pollMs > deadline) throw unavailable(policy.cooldownMs)
-      waited = true
-      await sleep(policy.pollMs)
     }
   }
 
-  private async refreshHoldingLock(tenantId: string, userId: string, seenVersion: number, deadline: number, log: Log): Promise<OpenConnection> {
+  /** Refreshes `connection`, read under the lock just taken. */
+  private async refreshHoldingLock(tenantId: string, userId: string, connection: StoredConnection, deadline: number, log: Log): Promise<OpenConnection> {
     const { store, opener, events } = this.deps
     const started = this.now()
-    const connection = await store.read(tenantId, userId)
-    if (connection === undefined) throw fail('NotFound', { reason: 'No connection for this tenant and user.' })
-    if (connection.version !== seenVersion) return this.opened(tenantId, userId, connection)
     if (connection.status !== 'active') throw reauthRequired()
     const tokens = await opener.open(tenantId, userId, connection.sealed)
 
