@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { Redis } from 'ioredis'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
@@ -9,7 +8,7 @@ import { loadConfig } from '../../src/config/config.js'
 import { sha256hex } from '../../src/crypto/random.js'
 import { redisKeys } from '../../src/store/keys.js'
 import { freePort } from '../helpers/replica.js'
-import { deletePrefix, REDIS_URL, testPrefix } from '../helpers/redis.js'
+import { deletePrefix, redisEnv, testPrefix, testRedis } from '../helpers/redis.js'
 
 /**
  * A real browser (Debian's chromium, headless) through the demo app, the
@@ -39,7 +38,7 @@ async function start(t: Test): Promise<Running> {
     PORT: String(port),
     HOST: '127.0.0.1',
     PUBLIC_URL: base,
-    REDIS_URL,
+    ...redisEnv(),
     REDIS_KEY_PREFIX: prefix,
     ONEUP_SANDBOX: 'true',
     TOKEN_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64url')}`,
@@ -138,7 +137,7 @@ t.test('an expired connect link shows a page that says so and what to do', async
   const { token, url } = (await session.json()) as { token: string; url: string }
 
   // Let Redis expire the link, exactly as it does after 30 minutes.
-  const redis = new Redis(REDIS_URL)
+  const redis = await testRedis()
   t.teardown(() => redis.disconnect())
   const sessionKey = redisKeys(prefix).connectSession(sha256hex(token))
   t.equal(await redis.pexpire(sessionKey, 1), 1)

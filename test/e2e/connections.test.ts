@@ -1,8 +1,7 @@
 import t from 'tap'
-import { Redis } from 'ioredis'
 import { BrokerEvents } from '../../src/events.js'
 import { ADMIN_KEY, startHarness, type Harness } from '../helpers/harness.js'
-import { REDIS_URL } from '../helpers/redis.js'
+import { testRedis } from '../helpers/redis.js'
 
 const admin = { authorization: `Bearer ${ADMIN_KEY}` }
 const DAY = 86_400_000
@@ -166,7 +165,7 @@ t.test('bulk deletion deletes what it can, reports the rest in the seed shape, a
   t.equal(token.statusCode, 404, 'the tokens are gone')
   t.same((await listAll(h, key, '')).items, [], 'and so are the index entries')
 
-  const redis = new Redis(REDIS_URL)
+  const redis = await testRedis()
   t.teardown(() => redis.disconnect())
   t.same(await redis.hgetall(`${h.prefix}{t:acme}:c:alice`), {}, 'nothing left in Redis')
   t.same(await redis.hgetall(`${h.prefix}{t:acme}:kids`), {}, 'nor counted under a key')

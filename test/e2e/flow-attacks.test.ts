@@ -1,9 +1,8 @@
-import { Redis } from 'ioredis'
 import t from 'tap'
 import { sha256hex } from '../../src/crypto/random.js'
 import { redisKeys } from '../../src/store/keys.js'
 import { CLIENT_ID, CLIENT_SECRET, PUBLIC_URL, RETURN_ORIGIN, startHarness, throughOneUp, walkToCallback, type Harness } from '../helpers/harness.js'
-import { REDIS_URL } from '../helpers/redis.js'
+import { testRedis } from '../helpers/redis.js'
 
 /** The OneUp user behind the token the broker hands out for a connection. */
 async function oneupUserOf(h: Harness, key: string, tenantId: string, userId: string): Promise<string | number> {
@@ -89,7 +88,7 @@ t.test('an expired connect link gets the 404 page; an expired flow gets the 400 
   const h = await startHarness(t)
   const { key } = await h.createApp()
   const keys = redisKeys(h.prefix)
-  const redis = new Redis(REDIS_URL)
+  const redis = await testRedis()
   t.teardown(() => redis.disconnect())
   // Redis' TTL is what expires them: make it run out now.
   const expire = async (name: string) => {
@@ -118,7 +117,7 @@ t.test('a sealed record copied under another user or tenant never hands out the 
   const { key } = await h.createApp()
   t.equal((await h.connect(key, 'acme', 'alice')).callback.statusCode, 200)
   const keys = redisKeys(h.prefix)
-  const redis = new Redis(REDIS_URL)
+  const redis = await testRedis()
   t.teardown(() => redis.disconnect())
   const record = await redis.hgetall(keys.connection('acme', 'alice'))
   t.ok(record.sealed, 'the record holds a sealed token set')
