@@ -14,7 +14,7 @@ import { browserRoutes } from './http/routes/browser.js'
 import { docsRoutes } from './http/routes/docs.js'
 import { healthRoutes } from './http/routes/health.js'
 import { securityHeadersPlugin } from './http/security-headers.js'
-import { loggerOptions, requestId } from './logger.js'
+import { lazyChildLogger, loggerOptions, requestId } from './logger.js'
 import { registerMetrics } from './metrics/plugin.js'
 import { sandboxPlugin } from './sandbox/plugin.js'
 import { createRedisClient, type RedisClient } from './store/redis.js'
@@ -67,6 +67,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // A client gets this long to send its whole request (Fastify's default is no limit): slow-drip bodies end in a 408.
     requestTimeout: REQUEST_TIMEOUT_MS,
     genReqId: requestId,
+    childLoggerFactory: lazyChildLogger,
     // Wrong types are errors (seed, "Wrong values"), not silently coerced.
     ajv: { customOptions: { coerceTypes: false } },
     // X-Forwarded-For is believed from TRUSTED_PROXIES only: anyone else could pick the IP its limits count.

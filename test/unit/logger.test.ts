@@ -1,6 +1,6 @@
 import t from 'tap'
 import { pino } from 'pino'
-import { loggerOptions } from '../../src/logger.js'
+import { lazyChildLogger, loggerOptions } from '../../src/logger.js'
 
 /** A logger with the broker's options, writing into an array. */
 function capture() {
@@ -31,4 +31,42 @@ t.test('requests are logged by route pattern, never by URL (a link or callback U
   const serializer = loggerOptions('info').serializers?.req as (request: unknown) => unknown
   t.same(serializer({ method: 'GET', url: '/connect/cs_secret', routeOptions: { url: '/connect/:token' } }), { method: 'GET', route: '/connect/:token' })
   t.same(serializer({ method: 'GET', url: '/oauth/callback?code=c&state=s' }), { method: 'GET', route: '(no route)' })
+})
+
+t.test('a request logger is made only when a line is written, and writes it like a real child', async (t) => {
+  const lines: string[] = []
+  const parent = pino(loggerOptions('warn'), { write: (line: string) => void lines.push(line) })
+  let children = 0
+  const counting = Object.assign(Object.create(parent) as typeof parent, {
+    child: (...args: Parameters<typeof parent.child>) => {
+      children += 1
+      return parent.child(...args)
+    },
+  })
+  const quiet = lazyChildLogger(counting, { reqId: 'r1' }, {})
+  quiet.info({ n: 1 }, 'below the level')
+  quiet.debug('below too')
+  t.equal(children, 0, 'nothing written, no child made')
+  t.equal(quiet.level, 'warn', 'it reports its parent\'s level')
+  t.same(lines, [])
+
+  const loud = lazyChildLogger(counting, { reqId: 'r2' }, {})
+  loud.warn({ token: 'tok-value' }, 'one')
+  loud.error('two')
+  loud.fatal('three')
+  t.equal(children, 1, 'one child for every line of the request')
+  const written = lines.map((line) => JSON.parse(line) as { reqId: string; msg: string; token?: string })
+  t.same(written.map((line) => [line.reqId, line.msg]), [['r2', 'one'], ['r2', 'two'], ['r2', 'three']])
+  t.equal(written[0]?.token, '[redacted]', 'redaction applies as on a real child')
+
+  const grandchild = loud.child({ flow: 'f' })
+  grandchild.warn('four')
+  t.match(lines.at(-1), /"reqId":"r2".*"flow":"f"/)
+  loud.silent('never either')
+  loud.trace('never')
+  t.equal(lines.length, 4)
+
+  const ownLevel = lazyChildLogger(counting, { reqId: 'r3' }, { level: 'debug' })
+  ownLevel.debug('a route with its own level')
+  t.match(lines.at(-1), /"reqId":"r3"/, 'a route with a level of its own gets a real child at once')
 })
