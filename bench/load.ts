@@ -48,6 +48,7 @@ process.stdout.write(
     p99: result.latency.p99,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
+    redirects: result['3xx'],
     total: result.requests.total,
   }),
 )

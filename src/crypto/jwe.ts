@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv } from 'node:crypto'
+import { randomBytesPooled } from './random.js'
 
 /**
  * JWE compact serialisation, `alg: "dir"` + `enc: "A256GCM"` only (RFC 7516 +
@@ -23,7 +24,8 @@ const B64URL = /^[A-Za-z0-9_-]*$/
 /** Encrypts `plaintext` under `key` (32 bytes); the whole header is authenticated. */
 export function encryptCompact(plaintext: Uint8Array, header: ProtectedHeader, key: Uint8Array): string {
   const encodedHeader = Buffer.from(JSON.stringify(header)).toString('base64url')
-  const iv = randomBytes(IV_BYTES)
+  // A fresh random 96-bit IV per seal (NIST SP 800-38D §8.2.2), never reused.
+  const iv = randomBytesPooled(IV_BYTES)
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
   // RFC 7516 §5.1 step 14: the AAD is the ASCII of the encoded protected header.
   cipher.setAAD(Buffer.from(encodedHeader, 'ascii'))

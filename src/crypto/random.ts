@@ -1,7 +1,29 @@
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto'
 
+/**
+ * Random bytes come from a pool refilled 4 KiB at a time: each call to the
+ * CSPRNG costs about 3 µs whatever its size (32 bytes and 2 KiB alike, on this
+ * project's machine), and a connect redirect needs four draws. Every byte is
+ * handed out once, as in Node's own `randomUUID` cache.
+ */
+const POOL_BYTES = 4096
+let pool = Buffer.alloc(0)
+let poolOffset = 0
+
+/** `bytes` fresh random bytes (a copy: never shared with a later caller). */
+export function randomBytesPooled(bytes: number): Buffer {
+  if (bytes > POOL_BYTES) return randomBytes(bytes)
+  if (poolOffset + bytes > pool.length) {
+    pool = randomBytes(POOL_BYTES)
+    poolOffset = 0
+  }
+  const out = Buffer.from(pool.subarray(poolOffset, poolOffset + bytes))
+  poolOffset += bytes
+  return out
+}
+
 /** `bytes` random bytes as base64url: 32 bytes give 256 bits. */
-export const randomToken = (bytes = 32): string => randomBytes(bytes).toString('base64url')
+export const randomToken = (bytes = 32): string => randomBytesPooled(bytes).toString('base64url')
 
 /**
  * SHA-256 as hex: how secrets are named in Redis, never stored themselves.
