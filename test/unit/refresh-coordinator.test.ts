@@ -83,6 +83,18 @@ t.test('the lock holder re-reads first: a refresh finished elsewhere is not repe
   t.equal(again.tokens.accessToken, 'at-1')
 })
 
+t.test('the lock is released after a refresh, so the next expiry can refresh at once', async (t) => {
+  const { oneup, replica, seen, redis, prefix } = await setup(t)
+  const lock = `${prefix}{t:acme}:lock:alice`
+  await replica().refresh('acme', 'alice', await seen())
+  // The release is sent without making the callers wait for it: give it its round trip.
+  for (let i = 0; i < 100 && (await redis.exists(lock)) === 1; i += 1) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal(await redis.exists(lock), 0, 'no lock left behind')
+  const next = await replica().refresh('acme', 'alice', await seen())
+  t.equal(next.tokens.accessToken, 'at-2', 'a second refresh runs without waiting out a lock')
+  t.same(oneup.calls, ['rt-0', 'rt-1'])
+})
+
 t.test('a lock left by a dead replica is waited out, then taken over', async (t) => {
   const { oneup, replica, seen, redis, prefix } = await setup(t, { lockTtlMs: 300 })
   await redis.set(`${prefix}{t:acme}:lock:alice`, 'dead-owner', 'PX', 300)
