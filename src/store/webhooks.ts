@@ -155,10 +155,18 @@ export class WebhookStore {
     await this.redis.obWebhookRetry(this.keys.webhookQueue(), this.keys.webhookRetries(), DELIVERERS, entryId, due, JSON.stringify(delivery))
   }
 
-  /** Gives a delivery up: kept (capped) for ops to see, then removed from the queue. */
+  /**
+   * Gives a delivery up: kept (capped) for ops to see and removed from the queue in
+   * one transaction (the keys share the `{wh}` slot), so it is never in both or lost.
+   */
   async bury(entryId: string, delivery: Delivery, reason: string, at: number, keep: number): Promise<void> {
-    await this.redis.xadd(this.keys.webhookDead(), 'MAXLEN', '~', keep, '*', 'd', JSON.stringify({ ...delivery, reason, at }))
-    await this.done(entryId)
+    const replies = await this.redis
+      .multi()
+      .xadd(this.keys.webhookDead(), 'MAXLEN', '~', keep, '*', 'd', JSON.stringify({ ...delivery, reason, at }))
+      .obWebhookDone(this.keys.webhookQueue(), DELIVERERS, entryId)
+      .exec()
+    const failed = replies?.find(([error]) => error !== null)?.[0]
+    if (replies === null || failed) throw failed ?? new Error('the transaction was aborted')
   }
 
   /** Queue depths, for ops. */
