@@ -51,11 +51,8 @@ export class AppAuthenticator {
   async authenticate(key: string | undefined): Promise<AuthenticatedApp> {
     if (key === undefined || key === '') throw fail('Unauthorized', { reason: 'Send the app key as Authorization: Bearer <key>.' })
     const hash = sha256hex(key)
-    const cached = this.cache.get(hash)
-    if (cached !== undefined && cached.until > this.now()) {
-      this.onUse(cached.app)
-      return cached.app
-    }
+    const cached = this.fromCache(hash)
+    if (cached !== undefined) return cached
 
     const appId = appIdOfKey(key)
     const stored = appId === undefined ? undefined : await this.apps.get(appId)
@@ -79,7 +76,12 @@ export class AppAuthenticator {
    */
   cached(key: string | undefined): AuthenticatedApp | undefined {
     if (key === undefined || key === '') return undefined
-    const entry = this.cache.get(sha256hex(key))
+    return this.fromCache(sha256hex(key))
+  }
+
+  /** A live cache entry's app by key hash (its use reported), or undefined. */
+  private fromCache(hash: string): AuthenticatedApp | undefined {
+    const entry = this.cache.get(hash)
     if (entry === undefined || entry.until <= this.now()) return undefined
     this.onUse(entry.app)
     return entry.app
