@@ -34,7 +34,7 @@ export async function testRedis(): Promise<Redis | Cluster> {
 /** A key prefix of this test's own, so tests share a Redis without touching each other. */
 export const testPrefix = (): string => `test:${randomBytes(5).toString('hex')}:`
 
-/** Deletes every key under a prefix, on every master of a cluster (never FLUSHALL: the server is shared). */
+/** Deletes every key under a prefix, on every master of a cluster (never the whole server: it is shared). */
 export async function deletePrefix(prefix: string): Promise<void> {
   const redis = await testRedis()
   try {
