@@ -16,6 +16,8 @@ export interface Running {
   url: string
   /** Peak resident memory seen so far (bytes), sampled every 100 ms. */
   peakRss(): number
+  /** CPU seconds used so far (user + system, workers included). */
+  cpuSeconds(): number
   stop(): Promise<void>
 }
 
@@ -29,6 +31,22 @@ function rssOf(pid: number): number {
     return 0
   }
 }
+
+/** CPU time (user + system, seconds) a process and its cluster workers have used, from /proc. */
+export function cpuSecondsOf(pid: number): number {
+  return [pid, ...childPids(pid)].reduce((sum, p) => {
+    try {
+      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+      return sum + (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+    } catch {
+      return sum
+    }
+  }, 0)
+}
+
+/** Linux's USER_HZ: /proc reports CPU time in ticks of 1/100 s on every architecture Node runs on here. */
+const CLOCK_TICKS = 100
 
 function childPids(pid: number): number[] {
   try {
@@ -64,6 +82,7 @@ export async function startProcess(script: string, env: Record<string, string>, 
     child,
     url,
     peakRss: () => peak,
+    cpuSeconds: () => (child.pid === undefined ? 0 : cpuSecondsOf(child.pid)),
     stop: async () => {
       clearInterval(sampler)
       if (child.exitCode !== null) return

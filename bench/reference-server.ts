@@ -1,11 +1,20 @@
 /**
  * The benchmark's yardsticks, each a bare Fastify route in a process of its own
- * (like the broker's): `BENCH_MODE=redis` does one Redis GET of a value the size
- * of a sealed token set and answers the same JSON as a hand-out (reference A);
- * `BENCH_MODE=plain` answers that JSON with no Redis (reference B).
+ * (like the broker's), answering the same JSON as a hand-out:
+ * - `BENCH_MODE=plain` (reference B): no Redis, the framework's own limit;
+ * - `BENCH_MODE=redis` (reference A): one Redis GET of a value the size of a
+ *   sealed token set, the practical limit for anything that reads Redis;
+ * - `BENCH_MODE=script` (reference C): the hand-out's own Redis round trip (the
+ *   broker's `HandoutStore.read`: the key check, both rate counters and the
+ *   record's read in one script) on the seeded app and connections, and nothing
+ *   else: what the contract's per-call counting costs before any broker code.
  */
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
+import { HandoutStore } from '../src/store/handout.js'
+import { redisKeys } from '../src/store/keys.js'
+import { defineScripts } from '../src/store/scripts.js'
+import { rateWindow } from '../src/store/window.js'
 
 const mode = process.env.BENCH_MODE ?? 'plain'
 const port = Number(process.env.PORT ?? 0)
@@ -19,16 +28,29 @@ const answer = {
 }
 
 const app = Fastify({ logger: false })
-if (mode === 'redis') {
-  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { enableAutoPipelining: true })
-  app.post('/v1/token', async () => {
-    const value = await redis.get(key)
-    if (value === null) throw new Error('seed the reference value first')
-    return answer
-  })
-  app.addHook('onClose', async () => void redis.disconnect())
-} else {
+if (mode === 'plain') {
   app.post('/v1/token', async () => answer)
+} else {
+  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { enableAutoPipelining: true })
+  app.addHook('onClose', async () => void redis.disconnect())
+  if (mode === 'redis') {
+    app.post('/v1/token', async () => {
+      const value = await redis.get(key)
+      if (value === null) throw new Error('seed the reference value first')
+      return answer
+    })
+  } else {
+    defineScripts(redis)
+    const reads = new HandoutStore(redis, redisKeys(process.env.REDIS_KEY_PREFIX ?? ''))
+    const caller = { id: process.env.BENCH_APP_ID ?? '', keyId: process.env.BENCH_KEY_ID ?? '' }
+    app.post<{ Body: { tenant_id?: string; user_id?: string } | undefined }>('/v1/token', async (request, reply) => {
+      // The readiness probe sends no body.
+      if (request.body?.tenant_id === undefined || request.body.user_id === undefined) return reply.code(400).send()
+      const read = await reads.read(caller, request.body.tenant_id, request.body.user_id, rateWindow(Date.now()))
+      if (read.appUsed === -1 || read.connection === undefined) throw new Error('seed the app and its connections first')
+      return answer
+    })
+  }
 }
 await app.listen({ port, host: '127.0.0.1' })
 process.on('SIGTERM', () => void app.close().then(() => process.exit(0)))

@@ -43,6 +43,10 @@ interface Load {
   /** Answers with a 3xx status. */
   redirects: number
   total: number
+  /** The load generator's CPU seconds for the measured run. */
+  cpuSeconds: number
+  /** CPU per answered request (µs), by process: where the machine's cores went. */
+  cpuPerRequest?: { server: number; redis: number; loader: number }
 }
 interface Row {
   name: string
@@ -53,6 +57,7 @@ interface Row {
   non2xx?: number
   peakRssMb?: number
   vsReferenceA?: number
+  cpuPerRequest?: Load['cpuPerRequest']
   note?: string
 }
 
@@ -60,14 +65,19 @@ const rows: Row[] = []
 const running: Running[] = []
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`)
 
-async function load(url: string, spec: Record<string, unknown>): Promise<Load> {
+async function load(server: Running, path: string, spec: Record<string, unknown>, redis: Redis): Promise<Load> {
+  const url = `${server.url}${path}`
   // A short warm-up first (JIT, connection pools, the broker's open-token cache), not measured.
   await runTool<Load>(tool('load'), { url, method: 'POST', connections: CONNECTIONS, ...spec, duration: WARMUP })
-  return runTool<Load>(tool('load'), { url, method: 'POST', connections: CONNECTIONS, ...spec, duration: DURATION })
+  const [serverBefore, redisBefore] = [server.cpuSeconds(), await redisCpuSeconds(redis)]
+  const result = await runTool<Load>(tool('load'), { url, method: 'POST', connections: CONNECTIONS, ...spec, duration: DURATION })
+  const [serverAfter, redisAfter] = [server.cpuSeconds(), await redisCpuSeconds(redis)]
+  const perRequest = (seconds: number) => (result.total === 0 ? 0 : Math.round((seconds * 1e6) / result.total))
+  return { ...result, cpuPerRequest: { server: perRequest(serverAfter - serverBefore), redis: perRequest(redisAfter - redisBefore), loader: perRequest(result.cpuSeconds) } }
 }
 
 async function main(): Promise<void> {
-  const ports = { sandbox: await freePort(), broker: await freePort(), refA: await freePort(), refB: await freePort(), cluster: await freePort() }
+  const ports = { sandbox: await freePort(), broker: await freePort(), refA: await freePort(), refB: await freePort(), refC: await freePort(), cluster: await freePort() }
   const publicUrl = `http://127.0.0.1:${ports.broker}`
   const sandboxBase = `http://127.0.0.1:${ports.sandbox}/sandbox`
   const adminKey = randomBytes(32).toString('base64url')
@@ -88,6 +98,7 @@ async function main(): Promise<void> {
     BROKER_ADMIN_KEY: adminKey,
     // Every simulated browser comes from 127.0.0.1: the per-IP limits would stop the load, not measure it.
     IP_RATE_LIMIT: '1000000',
+    ...(process.env.BENCH_NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS }),
   }
   const redis = new Redis(REDIS_URL)
 
@@ -123,15 +134,16 @@ async function main(): Promise<void> {
   // 2. The processes: sandbox, broker, the two yardsticks.
   const sandbox = await startProcess(`${root}dist/sandbox/main.js`, { SANDBOX_PORT: String(ports.sandbox), SANDBOX_REDIRECT_URIS: `${publicUrl}/oauth/callback` }, ports.sandbox, '/sandbox/_control/counters')
   running.push(sandbox)
-  // BENCH_PROFILE=1: a V8 CPU profile of the broker for the whole run, under bench/results/.
+  // BENCH_PROFILE=1: V8 CPU profiles of the broker and of reference A for the whole run, under bench/results/.
   const profile = process.env.BENCH_PROFILE === '1' ? ['--cpu-prof', `--cpu-prof-dir=${root}bench/results`] : []
   const brokerProcess = await startProcess(`${root}dist/server.js`, env, ports.broker, '/healthz', profile)
   running.push(brokerProcess)
   const sealedSample = await redis.hget(`${prefix}{t:bench}:c:u0`, 'sealed')
   await redis.set(`${prefix}reference`, sealedSample ?? 'x'.repeat(700))
-  const refA = await startProcess(tool('reference-server'), { BENCH_MODE: 'redis', PORT: String(ports.refA), REDIS_URL, BENCH_KEY: `${prefix}reference` }, ports.refA, '/v1/token')
+  const refA = await startProcess(tool('reference-server'), { BENCH_MODE: 'redis', PORT: String(ports.refA), REDIS_URL, BENCH_KEY: `${prefix}reference` }, ports.refA, '/v1/token', profile)
   const refB = await startProcess(tool('reference-server'), { BENCH_MODE: 'plain', PORT: String(ports.refB) }, ports.refB, '/v1/token')
-  running.push(refA, refB)
+  const refC = await startProcess(tool('reference-server'), { BENCH_MODE: 'script', PORT: String(ports.refC), REDIS_URL, REDIS_KEY_PREFIX: prefix, BENCH_APP_ID: app.id, BENCH_KEY_ID: app.key_id }, ports.refC, '/v1/token')
+  running.push(refA, refB, refC)
 
   // 3. Throughput, side by side. The yardsticks get the same requests as the hand-out (a
   // random user each), so the load generator's own cost is the same; reference A and the
@@ -139,24 +151,35 @@ async function main(): Promise<void> {
   // background load on the machine skews one round, not the result.
   const sameRequests = { bearer: app.key, users: USERS, tenant: 'bench' }
   log('reference B (framework only)')
-  const b = await load(`${refB.url}/v1/token`, sameRequests)
+  const b = await load(refB, '/v1/token', sameRequests, redis)
   rows.push({ name: 'reference B: bare route', ...pick(b), peakRssMb: mb(refB.peakRss()) })
   const aRounds: Load[] = []
+  const cRounds: Load[] = []
   const handoutRounds: Load[] = []
   const connectRounds: Load[] = []
   for (let round = 1; round <= ROUNDS; round += 1) {
     log(`reference A (one Redis GET), round ${round}/${ROUNDS}`)
-    aRounds.push(await load(`${refA.url}/v1/token`, sameRequests))
+    aRounds.push(await load(refA, '/v1/token', sameRequests, redis))
+    log(`reference C (the hand-out's script), round ${round}/${ROUNDS}`)
+    cRounds.push(await load(refC, '/v1/token', sameRequests, redis))
     log(`hand-out, round ${round}/${ROUNDS}`)
-    handoutRounds.push(await load(`${brokerProcess.url}/v1/token`, sameRequests))
+    handoutRounds.push(await load(brokerProcess, '/v1/token', sameRequests, redis))
     if (wants('connect')) {
       log(`connect, round ${round}/${ROUNDS}`)
-      connectRounds.push(await load(`${brokerProcess.url}${new URL(session.url).pathname}`, { method: 'GET' }))
+      connectRounds.push(await load(brokerProcess, new URL(session.url).pathname, { method: 'GET' }, redis))
     }
   }
   const a = median(aRounds)
+  const c = median(cRounds)
   const handout = median(handoutRounds)
   rows.push({ name: 'reference A: one Redis GET', ...pick(a), peakRssMb: mb(refA.peakRss()), note: `rounds: ${aRounds.map((r) => Math.round(r.rps)).join(', ')} req/s` })
+  rows.push({
+    name: "reference C: the hand-out's script",
+    ...pick(c),
+    peakRssMb: mb(refC.peakRss()),
+    vsReferenceA: ratio(c.rps, a.rps),
+    note: `rounds: ${cRounds.map((r) => Math.round(r.rps)).join(', ')} req/s`,
+  })
   rows.push({
     name: `hand-out (${USERS} connections)`,
     ...pick(handout),
@@ -238,7 +261,7 @@ async function main(): Promise<void> {
     log('scale (2 workers)')
     const clustered = await startProcess(tool('cluster-broker'), { ...env, PORT: String(ports.cluster), BENCH_WORKERS: '2', BENCH_SERVER_JS: `${root}dist/server.js` }, ports.cluster)
     running.push(clustered)
-    const two = await load(`${clustered.url}/v1/token`, sameRequests)
+    const two = await load(clustered, '/v1/token', sameRequests, redis)
     rows.push({ name: 'scale: hand-out on 2 workers', ...pick(two), peakRssMb: mb(clustered.peakRss()), vsReferenceA: ratio(two.rps, a.rps), note: `× ${ratio(two.rps, handout.rps)} of one process` })
   }
 
@@ -251,6 +274,8 @@ async function main(): Promise<void> {
     targets: {
       handout_throughput_vs_reference_a: ratio(handout.rps, a.rps),
       handout_p99_vs_reference_a: ratio(handout.p99, a.p99),
+      reference_c_vs_reference_a: ratio(c.rps, a.rps),
+      handout_vs_reference_c: ratio(handout.rps, c.rps),
       connect_vs_reference_a: connectRounds.length === 0 ? null : ratio(median(connectRounds).rps, a.rps),
       storm: stormResult ?? null,
       broker_peak_rss_mb: Math.max(mb(brokerProcess.peakRss()), ...rows.map((r) => r.peakRssMb ?? 0)),
@@ -289,6 +314,13 @@ async function counters(sandboxBase: string): Promise<{ refresh_grants: number; 
   return (await (await fetch(`${sandboxBase}/_control/counters`)).json()) as { refresh_grants: number; reuse_detections: number }
 }
 
+/** CPU seconds the Redis server has used (its main process, from `INFO cpu`). */
+async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu')
+  const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0)
+  return field('used_cpu_user') + field('used_cpu_sys')
+}
+
 async function usedMemory(redis: Redis): Promise<number> {
   const info = await redis.info('memory')
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0)
@@ -296,7 +328,7 @@ async function usedMemory(redis: Redis): Promise<number> {
 
 /** The round with the median throughput (its latencies come with it). */
 const median = (rounds: Load[]): Load => [...rounds].sort((x, y) => x.rps - y.rps)[Math.floor(rounds.length / 2)] as Load
-const pick = (l: Load) => ({ rps: Math.round(l.rps), p50: l.p50, p99: l.p99, errors: l.errors, non2xx: l.non2xx })
+const pick = (l: Load) => ({ rps: Math.round(l.rps), p50: l.p50, p99: l.p99, errors: l.errors, non2xx: l.non2xx, cpuPerRequest: l.cpuPerRequest })
 const ratio = (x: number, y: number) => (y === 0 ? 0 : Math.round((x / y) * 100) / 100)
 const round = (x: number) => Math.round(x * 10) / 10
 const mb = (bytes: number) => Math.round(bytes / 2 ** 20)
@@ -311,6 +343,11 @@ function printTable(report: { date: string; machine: string; redis_bytes_per_con
   console.log(`|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`)
   for (const line of lines) console.log(fmt(line))
   for (const r of report.rows) if (r.note !== undefined) console.log(`- ${r.name}: ${r.note}`)
+  console.log('- CPU per request (µs; server / Redis / load generator), where the shared cores went:')
+  for (const r of report.rows) {
+    const cpu = r.cpuPerRequest
+    if (cpu !== undefined) console.log(`  - ${r.name}: ${cpu.server} / ${cpu.redis} / ${cpu.loader}`)
+  }
   console.log(`- Redis memory per stored connection: ${report.redis_bytes_per_connection} bytes`)
 }
 
