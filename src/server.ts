@@ -2,11 +2,13 @@ import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config/config.js'
+import { tuneHeap } from './heap.js'
 import { loggerOptions } from './logger.js'
 import { createRedisClient } from './store/redis.js'
 
 /** The process: config, logger, Redis check, listen, graceful close. */
 async function main(): Promise<void> {
+  tuneHeap()
   let config: Config
   let warnings: string[]
   try {
