@@ -14,8 +14,10 @@ export async function freePort(): Promise<number> {
 export interface Running {
   child: ChildProcess
   url: string
-  /** Peak resident memory seen so far (bytes), sampled every 100 ms. */
+  /** Peak resident memory seen so far (bytes), sampled every 100 ms, of the process and its cluster workers together. */
   peakRss(): number
+  /** Peak resident memory of any one of those processes (bytes): for a cluster, its largest worker or primary. */
+  peakProcessRss(): number
   /** CPU seconds used so far (user + system, workers included). */
   cpuSeconds(): number
   stop(): Promise<void>
@@ -64,12 +66,14 @@ export async function startProcess(script: string, env: Record<string, string>, 
   child.stderr?.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4000)))
   const url = `http://127.0.0.1:${port}`
   let peak = 0
+  let peakProcess = 0
   const sampler = setInterval(() => {
     const pid = child.pid
     if (pid === undefined) return
     // A cluster primary's workers count too: they are the server.
-    const total = [pid, ...childPids(pid)].reduce((sum, p) => sum + rssOf(p), 0)
-    peak = Math.max(peak, total)
+    const each = [pid, ...childPids(pid)].map(rssOf)
+    peak = Math.max(peak, each.reduce((sum, rss) => sum + rss, 0))
+    peakProcess = Math.max(peakProcess, ...each)
   }, 100)
   for (const deadline = Date.now() + 20_000; ; ) {
     if (child.exitCode !== null) throw new Error(`${script} exited early:\n${output}`)
@@ -82,6 +86,7 @@ export async function startProcess(script: string, env: Record<string, string>, 
     child,
     url,
     peakRss: () => peak,
+    peakProcessRss: () => peakProcess,
     cpuSeconds: () => (child.pid === undefined ? 0 : cpuSecondsOf(child.pid)),
     stop: async () => {
       clearInterval(sampler)
