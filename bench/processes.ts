@@ -35,7 +35,7 @@ function rssOf(pid: number): number {
 }
 
 /** CPU time (user + system, seconds) a process and its cluster workers have used, from /proc. */
-export function cpuSecondsOf(pid: number): number {
+function cpuSecondsOf(pid: number): number {
   return [pid, ...childPids(pid)].reduce((sum, p) => {
     try {
       // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
@@ -47,7 +47,7 @@ export function cpuSecondsOf(pid: number): number {
   }, 0)
 }
 
-/** Linux's USER_HZ: /proc reports CPU time in ticks of 1/100 s on every architecture Node runs on here. */
+/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in ticks of 1/100 s. */
 const CLOCK_TICKS = 100
 
 function childPids(pid: number): number[] {
