@@ -21,6 +21,8 @@ const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec
 const headers: Record<string, string> = { 'content-type': 'application/json' }
 if (spec.bearer !== undefined) headers.authorization = `Bearer ${spec.bearer}`
 
+// Counted from here: the load itself, not this process's start-up.
+const cpuBefore = process.cpuUsage()
 const result = await autocannon({
   url: spec.url,
   method: spec.method,
@@ -41,7 +43,7 @@ const result = await autocannon({
         ],
       }),
 })
-const cpu = process.cpuUsage()
+const cpu = process.cpuUsage(cpuBefore)
 process.stdout.write(
   JSON.stringify({
     rps: result.requests.average,
