@@ -6,7 +6,7 @@ import { setFlagsFromString } from 'node:v8'
  * throughput, reaches 4x). Under load the hand-out promotes its in-flight
  * requests' objects into the old generation at ~15 MB/s; with V8's factor the
  * broker's RSS climbed to ~240 MB before each full collection brought the live
- * set back to ~50 MB. With 50% it stays under ~150 MB for the same throughput
+ * set back to ~50 MB. With 50% it peaks at 145–165 MB for the same throughput
  * (`npm run bench`, peak RSS column). V8 reads this flag at every collection,
  * so setting it at start-up takes effect.
  */
