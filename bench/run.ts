@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   await client.quit()
   log(`seeded ${USERS} connections (${bytesPerConnection} bytes of Redis memory each)`)
 
-  // 2. The processes: sandbox, broker, the two yardsticks.
+  // 2. The processes: sandbox, broker, the three yardsticks.
   const sandbox = await startProcess(`${root}dist/sandbox/main.js`, { SANDBOX_PORT: String(ports.sandbox), SANDBOX_REDIRECT_URIS: `${publicUrl}/oauth/callback` }, ports.sandbox, '/sandbox/_control/counters')
   running.push(sandbox)
   // BENCH_PROFILE=1: V8 CPU profiles of the broker and of reference A for the whole run, under bench/results/.
@@ -146,8 +146,8 @@ async function main(): Promise<void> {
   running.push(refA, refB, refC)
 
   // 3. Throughput, side by side. The yardsticks get the same requests as the hand-out (a
-  // random user each), so the load generator's own cost is the same; reference A and the
-  // hand-out alternate for ROUNDS rounds and the median of each is kept, so a burst of
+  // random user each), so the load generator's own cost is the same; references A and C,
+  // the hand-out and connect alternate for ROUNDS rounds and the median of each is kept, so a burst of
   // background load on the machine skews one round, not the result.
   const sameRequests = { bearer: app.key, users: USERS, tenant: 'bench' }
   log('reference B (framework only)')
