@@ -23,7 +23,7 @@ export interface Running {
   stop(): Promise<void>
 }
 
-/** Resident memory of a process and its children-of-cluster (bytes), from /proc. */
+/** Resident memory of one process (bytes), from /proc. */
 function rssOf(pid: number): number {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8')
@@ -34,21 +34,22 @@ function rssOf(pid: number): number {
   }
 }
 
-/** CPU time (user + system, seconds) a process and its cluster workers have used, from /proc. */
+/** CPU time (user + system, seconds) a process has used, from /proc. */
 function cpuSecondsOf(pid: number): number {
-  return [pid, ...childPids(pid)].reduce((sum, p) => {
-    try {
-      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-      return sum + (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
-    } catch {
-      return sum
-    }
-  }, 0)
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+  } catch {
+    return 0
+  }
 }
 
 /** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in ticks of 1/100 s. */
 const CLOCK_TICKS = 100
+
+/** A process and its children: a cluster primary's workers are the server too. */
+const withWorkers = (pid: number): number[] => [pid, ...childPids(pid)]
 
 function childPids(pid: number): number[] {
   try {
@@ -70,8 +71,7 @@ export async function startProcess(script: string, env: Record<string, string>, 
   const sampler = setInterval(() => {
     const pid = child.pid
     if (pid === undefined) return
-    // A cluster primary's workers count too: they are the server.
-    const each = [pid, ...childPids(pid)].map(rssOf)
+    const each = withWorkers(pid).map(rssOf)
     peak = Math.max(peak, each.reduce((sum, rss) => sum + rss, 0))
     peakProcess = Math.max(peakProcess, ...each)
   }, 100)
@@ -87,7 +87,7 @@ export async function startProcess(script: string, env: Record<string, string>, 
     url,
     peakRss: () => peak,
     peakProcessRss: () => peakProcess,
-    cpuSeconds: () => (child.pid === undefined ? 0 : cpuSecondsOf(child.pid)),
+    cpuSeconds: () => (child.pid === undefined ? 0 : withWorkers(child.pid).reduce((sum, pid) => sum + cpuSecondsOf(pid), 0)),
     stop: async () => {
       clearInterval(sampler)
       if (child.exitCode !== null) return
