@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { randomBytes } from 'node:crypto'
-import { SealError, sealedKid } from '../crypto/sealer.js'
+import { sealedKid } from '../crypto/sealer.js'
+import { BrokerError } from '../errors.js'
 import { onceEvery, type Log } from '../log.js'
 import { byteOrder, type ConnectionStore } from '../store/connections.js'
 import type { JobFields, JobStore } from '../store/jobs.js'
@@ -227,13 +228,13 @@ export class Reencryption {
       try {
         sealed = await opener.seal(tenantId, userId, await opener.open(tenantId, userId, record.sealed))
       } catch (error) {
-        if (!(error instanceof SealError)) throw error
+        // The opener reports a record it cannot open (a retired key, a record not sealed
+        // for this connection) as Unreadable: one such record must not stop the job.
+        if (!(error instanceof BrokerError && error.kind === 'Unreadable')) throw error
         log.warn({ tenant_id: tenantId, user_id: userId, kid: record.kid }, 'a record does not open with the configured keys; left as it is')
         return 'failed'
       }
-      const { version: _version, createdAt: _createdAt, ...fields } = record
-      const written = await store.write(tenantId, userId, record.version, { ...fields, sealed, kid: target }, this.now())
-      if (written !== undefined) return 'moved'
+      if (await store.reseal(tenantId, userId, record.version, sealed, target)) return 'moved'
     }
     // Written over five times in a row: refreshes this busy re-seal it with the primary key themselves.
     return 'kept'

@@ -1,4 +1,4 @@
-import { Cluster } from 'ioredis'
+import { Cluster, type ChainableCommander } from 'ioredis'
 import type { RedisClient } from './redis.js'
 import type { ConnectionIndexField, ConnectionIndexStatus, RedisKeys } from './keys.js'
 
@@ -116,18 +116,40 @@ export class ConnectionStore {
         'access_expires_at', fields.accessExpiresAt,
       ],
     ]
-    let version: number | null
-    if (this.redis instanceof Cluster) {
-      // WAIT has no key: in one pipeline with the write it goes to the master that took the write.
-      // Its count is not checked: with no replica up the write still stands on the master.
-      const replies = await this.redis.pipeline().obConnPut(...args).wait(1, REPLICA_ACK_TIMEOUT_MS).exec()
-      const [error, reply] = replies?.[0] ?? [new Error('no reply to the write')]
-      if (error) throw error
-      version = reply as number | null
-    } else {
-      version = await this.redis.obConnPut(...args)
-    }
+    const version = await this.acknowledged<number | null>(
+      () => this.redis.obConnPut(...args),
+      (pipeline) => pipeline.obConnPut(...args),
+    )
     return version === null ? undefined : Number(version)
+  }
+
+  /**
+   * Replaces a record's sealed token set with the same tokens sealed under the
+   * key `kid`, if its version is still `expected`; the version is kept (see
+   * `obConnReseal`). Returns false when the record changed meanwhile.
+   */
+  async reseal(tenantId: string, userId: string, expected: number, sealed: string, kid: string): Promise<boolean> {
+    const keys = [this.keys.connection(tenantId, userId), this.keys.tenantKids(tenantId)] as const
+    const written = await this.acknowledged<number>(
+      () => this.redis.obConnReseal(...keys, expected, sealed, kid),
+      (pipeline) => pipeline.obConnReseal(...keys, expected, sealed, kid),
+    )
+    return Number(written) === 1
+  }
+
+  /**
+   * Runs a record write; on Redis Cluster, waits for a replica to have it too
+   * (see {@link REPLICA_ACK_TIMEOUT_MS}): the record may hold the only copy of a
+   * rotated refresh token, or the only copy sealed under a key about to be retired.
+   */
+  private async acknowledged<T>(send: () => Promise<unknown>, inPipeline: (pipeline: ChainableCommander) => ChainableCommander): Promise<T> {
+    if (!(this.redis instanceof Cluster)) return (await send()) as T
+    // WAIT has no key: in one pipeline with the write it goes to the master that took the write.
+    // Its count is not checked: with no replica up the write still stands on the master.
+    const replies = await inPipeline(this.redis.pipeline()).wait(1, REPLICA_ACK_TIMEOUT_MS).exec()
+    const [error, reply] = replies?.[0] ?? [new Error('no reply to the write')]
+    if (error) throw error
+    return reply as T
   }
 
   /**

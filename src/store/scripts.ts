@@ -77,6 +77,25 @@ redis.call('ZADD', KEYS[here + 1], redis.call('HGET', KEYS[1], 'created_at'), AR
 return version`,
   },
   /**
+   * Re-seals a connection record (the re-encryption job): the same token set
+   * sealed under another key, if the version is still the one read.
+   * KEYS: connection, the key id counts. ARGV: expected version, sealed, kid.
+   * The version is kept: the token set did not change, so a refresh holding
+   * the lock, which read the record before, still writes its newer token set
+   * over this one (a bump would make it drop OneUp's rotated refresh token).
+   * Returns 1 when written, 0 when the record changed meanwhile.
+   */
+  obConnReseal: {
+    numberOfKeys: 2,
+    lua: `
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] or redis.call('HSTRLEN', KEYS[1], 'sealed') == 0 then return 0 end
+local kid = redis.call('HGET', KEYS[1], 'kid')
+if kid and redis.call('HINCRBY', KEYS[2], kid, -1) <= 0 then redis.call('HDEL', KEYS[2], kid) end
+redis.call('HSET', KEYS[1], 'sealed', ARGV[2], 'kid', ARGV[3])
+redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
+return 1`,
+  },
+  /**
    * Deletes a connection, its index entries and its count. KEYS: as obConnPut.
    * ARGV: user id. Returns the deleted record's metadata as field/value pairs
    * (never the sealed tokens), or an empty list when there was none.
@@ -327,6 +346,7 @@ declare module 'ioredis' {
     obHandout(app: string, appCounter: string, connection: string, counter: string, keyId: string, windowMs: number): Result<Array<string | number | null>, Context>
     obConnRead(connection: string, counter: string, windowMs: number): Result<Array<string | number | null>, Context>
     obConnPut(...keysThenArgs: Array<string | number>): Result<number | null, Context>
+    obConnReseal(connection: string, kidCounts: string, expected: number, sealed: string, kid: string): Result<number, Context>
     obConnDelete(...keysThenArgs: string[]): Result<string[], Context>
     obConnPage(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<string[], Context>
     obJobStart(job: string, ...fieldsAndValues: Array<string | number>): Result<number, Context>

@@ -184,6 +184,65 @@ t.test('the re-encryption job resumes on another replica after the one running i
   t.match(y.logs.join('\n'), /"resumed":true/, 'resumed from the saved cursor, not started over')
 })
 
+/** Waits until the re-encryption job seen through `app` is done; returns the status. */
+async function jobDone(app: FastifyInstance) {
+  for (let i = 0; ; i += 1) {
+    const status = await get(app, '/v1/admin/encryption')
+    if (status.job?.state === 'done') return status
+    if (i > 500) throw new Error(`the job did not finish: ${JSON.stringify(status)}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+t.test('a re-seal never undoes a refresh in flight: OneUp\'s rotated token set is kept', async (t) => {
+  const K1 = newKey('k1')
+  const K2 = newKey('k2')
+  const h = await startHarness(t, { env: { TOKEN_ENCRYPTION_KEYS: K1 } })
+  const { key } = await h.createApp()
+  // Every hand-out refreshes (OneUp's TTL at the 60 s floor).
+  await h.sandbox.control('/settings', 'PUT', { access_token_ttl: 60 })
+  t.equal((await h.connect(key, 'acme', 'alice')).callback.statusCode, 200)
+  const token = (app: FastifyInstance) =>
+    app.inject({ method: 'POST', url: '/v1/token', headers: { authorization: `Bearer ${key}` }, payload: { tenant_id: 'acme', user_id: 'alice' } })
+  const next = await replicaOf(t, h, { TOKEN_ENCRYPTION_KEYS: `${K2},${K1}` })
+
+  // OneUp rotates at once but answers late (within the broker's 3 s timeout): the job re-seals the record meanwhile.
+  await h.sandbox.control('/faults', 'POST', { mode: 'hang', ms: 1500, count: 1 })
+  const inFlight = token(h.app)
+  while ((await h.sandbox.counters()).refresh_grants === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal((await post(next, '/v1/admin/encryption/reencrypt')).statusCode, 202)
+  t.match(await jobDone(next), { records: { k2: 1 }, job: { moved: 1, failed: 0 } }, 're-sealed while the refresh waited on OneUp')
+
+  const refreshed = await inFlight
+  t.equal(refreshed.statusCode, 200)
+  const rotated = refreshed.json().access_token
+  t.equal((await fetch(`${h.sandbox.base}/v1/me`, { headers: { authorization: `Bearer ${rotated}` } })).status, 200, 'the caller got the rotated access token')
+  t.notMatch(h.logs.join('\n'), /superseded/, 'the refresh result was stored, not dropped')
+  const again = await token(next)
+  t.equal(again.statusCode, 200, 'the stored refresh token is the rotated one: the next refresh works')
+  t.equal((await h.sandbox.counters()).reuse_detections, 0, 'no spent refresh token was ever presented')
+})
+
+t.test('a record that no configured key opens is counted as failed and named; the job still finishes', async (t) => {
+  const K0 = newKey('k0')
+  const K1 = newKey('k1')
+  const K2 = newKey('k2')
+  const h = await startHarness(t, { env: { TOKEN_ENCRYPTION_KEYS: `${K2},${K1}` } })
+  const { connections } = h.app.broker
+  const retired = await replicaOf(t, h, { TOKEN_ENCRYPTION_KEYS: K0 })
+  const tokens = { accessToken: 'a', refreshToken: 'r', accessExpiresAt: 1, scope: 's' }
+  const records = [
+    { userId: 'lost', sealed: await retired.broker.opener.seal('acme', 'lost', tokens), kid: 'k0' },
+    { userId: 'fine', sealed: await (await replicaOf(t, h, { TOKEN_ENCRYPTION_KEYS: K1 })).broker.opener.seal('acme', 'fine', tokens), kid: 'k1' },
+  ]
+  for (const { userId, sealed, kid } of records) {
+    await connections.write('acme', userId, 'any', { status: 'active', sealed, kid, scope: 's', appId: 'app_x', refreshedAt: 1, accessExpiresAt: 1 }, 1)
+  }
+  t.equal((await post(h.app, '/v1/admin/encryption/reencrypt')).statusCode, 202)
+  t.match(await jobDone(h.app), { records: { k0: 1, k2: 1 }, job: { done: 2, total: 2, moved: 1, failed: 1 } })
+  t.match(h.logs.join('\n'), /"user_id":"lost","kid":"k0".*left as it is/, 'the record that stays is named')
+})
+
 t.test('a replica that seals with another key than the job targets does not run it', async (t) => {
   const K1 = newKey('k1')
   const K2 = newKey('k2')
