@@ -26,9 +26,28 @@ export function checkReturnTo(returnTo: string, allowedOrigins: readonly string[
   return url.href
 }
 
-/** `return_to` with the broker's outcome parameters added; its own query string is kept. */
+/**
+ * `return_to` with the broker's outcome parameters added. Its own query string is
+ * kept byte for byte (an app may sign its URL, or read its raw query), except
+ * pairs named like an outcome parameter, dropped so that each appears once.
+ */
 export function withOutcome(returnTo: string, outcome: Record<string, string>): string {
   const url = new URL(returnTo)
-  for (const [name, value] of Object.entries(outcome)) url.searchParams.set(name, value)
+  const kept = url.search
+    .slice(1)
+    .split('&')
+    .filter((pair) => pair !== '' && !Object.hasOwn(outcome, pairName(pair)))
+  url.search = `?${[...kept, new URLSearchParams(outcome).toString()].join('&')}`
   return url.href
+}
+
+/** The decoded name of a `name=value` query pair (as the app's framework will read it). */
+function pairName(pair: string): string {
+  const end = pair.indexOf('=')
+  const raw = end === -1 ? pair : pair.slice(0, end)
+  try {
+    return decodeURIComponent(raw.replaceAll('+', ' '))
+  } catch {
+    return raw
+  }
 }

@@ -41,6 +41,21 @@ t.test('the outcome parameters are added to return_to, replacing any of the same
   )
 })
 
+t.test("the app's own query string is kept byte for byte", async (t) => {
+  const returnTo = checkReturnTo('https://app.example.com/cb?next=/dash?tab=1&q=a%20b&flag&sig=x;y&p=1+2', origins)
+  t.equal(
+    withOutcome(returnTo, { status: 'connected' }),
+    'https://app.example.com/cb?next=/dash?tab=1&q=a%20b&flag&sig=x;y&p=1+2&status=connected',
+  )
+  t.equal(withOutcome('https://app.example.com/cb', { status: 'connected' }), 'https://app.example.com/cb?status=connected')
+  t.equal(withOutcome('https://app.example.com/cb?', { status: 'connected' }), 'https://app.example.com/cb?status=connected')
+  t.equal(
+    withOutcome('https://app.example.com/cb?st%61tus=forged&error=x&constructor=1&bad=%E0&%E0=1', { status: 'error', error: 'access_denied' }),
+    'https://app.example.com/cb?constructor=1&bad=%E0&%E0=1&status=error&error=access_denied',
+    'encoded names of outcome parameters are dropped too; other names, even odd ones, stay',
+  )
+})
+
 t.test('allowed origins must be bare origins', async (t) => {
   t.equal(normaliseOrigin('https://App.Example.com'), 'https://app.example.com')
   t.equal(normaliseOrigin('https://app.example.com/'), 'https://app.example.com')
