@@ -38,6 +38,8 @@ export class AuditLog {
 
   /** A page, newest first; `before` is the `next_cursor` of the previous page. */
   async list(limit: number, before: string | undefined): Promise<{ items: AuditEntry[]; next_cursor: string | null }> {
+    // Nothing comes before the first possible id (and Redis refuses an exclusive range from it).
+    if (before !== undefined && before.split('-').every((part) => BigInt(part) === 0n)) return { items: [], next_cursor: null }
     const start = before === undefined ? '+' : `(${before}`
     const rows = await this.redis.xrevrange(this.keys.audit(), start, '-', 'COUNT', limit + 1)
     const items = rows.slice(0, limit).map(([id, fields]) => {
@@ -64,5 +66,8 @@ export class AuditLog {
   }
 }
 
+/** Each half of a stream id is an unsigned 64-bit number. */
+const MAX_ID_PART = 2n ** 64n - 1n
+
 /** Whether a text is a stream id, i.e. an audit cursor. */
-export const isAuditCursor = (text: string): boolean => STREAM_ID.test(text)
+export const isAuditCursor = (text: string): boolean => STREAM_ID.test(text) && text.split('-').every((part) => BigInt(part) <= MAX_ID_PART)

@@ -81,13 +81,19 @@ function clauses(field: string, text: string): Array<{ op: Comparator; operand: 
 /** The instants an operand stands for: a whole UTC day for a date, one ms for a date-time. */
 function instants(field: string, operand: string): [number, number] {
   if (DATE.test(operand)) {
-    const start = Date.parse(`${operand}T00:00:00Z`)
-    if (!Number.isNaN(start) && new Date(start).toISOString().startsWith(operand)) return [start, start + DAY_MS - 1]
-  } else if (DATE_TIME.test(operand)) {
+    const start = dayStart(operand)
+    if (start !== undefined) return [start, start + DAY_MS - 1]
+  } else if (DATE_TIME.test(operand) && dayStart(operand.slice(0, 10)) !== undefined && !operand.includes('T24:')) {
     const at = Date.parse(operand)
     if (!Number.isNaN(at)) return [at, at]
   }
   throw invalid(field, 'must compare with a date (2026-03-31) or a date-time (2026-03-31T12:00:00Z)')
+}
+
+/** The first instant of a calendar day, or undefined for a day that does not exist (V8 rolls 02-30 into March). */
+function dayStart(date: string): number | undefined {
+  const start = Date.parse(`${date}T00:00:00Z`)
+  return !Number.isNaN(start) && new Date(start).toISOString().startsWith(date) ? start : undefined
 }
 
 /** The intervals one comparison selects. */

@@ -184,8 +184,15 @@ t.test('the audit log records admin actions and lifecycle events with ids only, 
   t.match(entries[0], { tenant_id: 'acme', user_id: 'alice', app_id: id })
   const text = JSON.stringify(entries)
   t.notOk(text.includes(key.slice(-43)) || text.includes(second.key.slice(-43)), 'no key in the audit log')
-  const bad = await h.app.inject({ method: 'GET', url: '/v1/admin/audit?cursor=nope', headers: admin })
-  t.equal(bad.statusCode, 422)
-  t.equal(bad.json().error.code, '3')
+  for (const cursor of ['nope', '18446744073709551616-0', '1-18446744073709551616', '99999999999999999999-0']) {
+    const bad = await h.app.inject({ method: 'GET', url: `/v1/admin/audit?cursor=${cursor}`, headers: admin })
+    t.same([bad.statusCode, bad.json().error.code], [422, '3'], `cursor ${cursor}`)
+  }
+  for (const cursor of ['0-0', '00-000']) {
+    const first = await h.app.inject({ method: 'GET', url: `/v1/admin/audit?cursor=${cursor}`, headers: admin })
+    t.same([first.statusCode, first.json()], [200, { items: [], next_cursor: null }], `nothing before ${cursor}`)
+  }
+  const last = await h.app.inject({ method: 'GET', url: '/v1/admin/audit?cursor=18446744073709551615-18446744073709551615', headers: admin })
+  t.equal(last.json().items.length, 5, 'the largest id is a cursor before every entry')
   t.equal((await h.app.inject({ method: 'GET', url: '/v1/admin/audit?limit=0', headers: admin })).statusCode, 422)
 })

@@ -56,6 +56,9 @@ t.test('malformed filters, sorts, limits and cursors are 422 (code 3) naming the
   const bad: Array<[Record<string, unknown>, RegExp]> = [
     [{ refreshed_at: 'gte:yesterday' }, /querystring\/refreshed_at/],
     [{ refreshed_at: 'gte:2026-02-30' }, /querystring\/refreshed_at/],
+    [{ refreshed_at: 'eq:2026-02-30T00:00:00Z' }, /querystring\/refreshed_at/],
+    [{ access_expires_at: 'lt:2026-11-31T00:00+01:00' }, /querystring\/access_expires_at/],
+    [{ created_at: 'gt:2026-01-01T24:00:00Z' }, /querystring\/created_at/],
     [{ created_at: 'gte:2026-01-01 AND ' }, /querystring\/created_at/],
     [{ status: 'eq:gone' }, /querystring\/status/],
     [{ status: 'gt:active' }, /querystring\/status/],
