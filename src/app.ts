@@ -3,8 +3,7 @@ import { adminRoutes } from './admin/routes.js'
 import { createBroker, type Broker, type BrokerDeps } from './broker.js'
 import { demoRoutes } from './demo/routes.js'
 import type { Config } from './config/config.js'
-import { BrokerError } from './errors.js'
-import { registerErrorHandling, sendError } from './http/errors.js'
+import { registerErrorHandling, sendUnroutable } from './http/errors.js'
 import { ipLimitsPlugin } from './http/ip-limits.js'
 import { registerOpenApi } from './http/openapi.js'
 import { registerRequestContext } from './http/request-context.js'
@@ -51,6 +50,9 @@ function redisErrorLogger(log: FastifyBaseLogger): (error: Error) => void {
 /** Largest request body (JSON): every broker request is tiny. */
 export const BODY_LIMIT = 16 * 1024
 
+/** Longest path parameter the router takes; Node caps the request line lower anyway (16 KB of headers). */
+export const MAX_PARAM_LENGTH = 16 * 1024
+
 /** Time to receive a whole request; answering it may take longer (a refresh waits on OneUp). */
 export const REQUEST_TIMEOUT_MS = 30_000
 
@@ -72,11 +74,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { coerceTypes: false } },
     // X-Forwarded-For is believed from TRUSTED_PROXIES only: anyone else could pick the IP its limits count.
     trustProxy: config.trustedProxies.length > 0 ? config.trustedProxies : false,
-    frameworkErrors: (error, request, reply) => {
-      sendError(request, reply, new BrokerError('Unparsable', { cause: error }))
-    },
+    // The router's default limit (100) refused valid 128-character ids. It guards regex
+    // parameters, which no route has: each parameter's schema decides its length instead.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: (error, request, reply) => void sendUnroutable(request, reply, error),
   })
   registerErrorHandling(app)
+  // Every broker body is JSON: a text/plain body is a wrong content type (400), not a 422 "must be object".
+  app.removeContentTypeParser('text/plain')
   registerRequestContext(app)
   // Before any route: the OpenAPI generator and the metrics hook must see them all.
   await registerOpenApi(app, config.publicUrl)

@@ -3,6 +3,7 @@ import type { AuthenticatedApp } from '../apps/authenticator.js'
 import type { Broker } from '../broker.js'
 import { BrokerError } from '../errors.js'
 import { enforce, type RateState } from '../limits.js'
+import { toBrokerError } from './errors.js'
 import { rateWindow } from '../store/window.js'
 import { bearer } from './schemas.js'
 
@@ -41,6 +42,25 @@ export function appAuthHook(broker: Broker) {
     const rate = await broker.authenticator.count(app, rateWindow(now))
     setRateHeaders(reply, rate)
     enforce(rate, now, 'app')
+  }
+}
+
+/**
+ * Error handler of the app routes: a call refused before its handler could count
+ * it (a body that does not parse or validate, on a route that counts itself) is
+ * still a call of the app: counted, and answered with the rate headers, or with
+ * 429 once over the limit. Then the error goes on to the app-wide handler.
+ */
+export function countRefusedCalls(broker: Broker) {
+  return async function countRefusedCall(error: unknown, request: FastifyRequest, reply: FastifyReply): Promise<never> {
+    const app = request.callerApp as AuthenticatedApp | undefined
+    if (app !== undefined && !reply.hasHeader('x-ratelimit-limit') && toBrokerError(error).status < 500) {
+      const now = broker.now()
+      const rate = await broker.authenticator.count(app, rateWindow(now))
+      setRateHeaders(reply, rate)
+      enforce(rate, now, 'app')
+    }
+    throw error
   }
 }
 

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { BrokerError } from '../errors.js'
 import { isRedisUnavailable } from '../store/redis.js'
+import { EXPIRED_LINK } from './error-words.js'
 import { PAGE_HEADERS, renderPage } from './pages.js'
 
 declare module 'fastify' {
@@ -56,6 +57,15 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: B
     )
   }
   return reply.send(error.toJSON())
+}
+
+/** Answers a request the router could not take (bad percent-encoding, an over-long path parameter). */
+export function sendUnroutable(request: FastifyRequest, reply: FastifyReply, cause: unknown): FastifyReply {
+  if (request.url.startsWith('/connect/')) {
+    // A browser following a mangled link: the same page as any unknown link.
+    return reply.code(404).headers(PAGE_HEADERS).send(renderPage({ ...EXPIRED_LINK, tone: 'error' }))
+  }
+  return sendError(request, reply, new BrokerError('Unparsable', { cause }))
 }
 
 /** One error handler and one not-found handler for the whole app. */

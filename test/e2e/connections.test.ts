@@ -182,9 +182,13 @@ t.test('bulk deletion answers 400 (code 5) to missing, malformed or too many ids
     t.equal(res.json().error.code, '5')
   }
   t.equal((await h.asApp(key, 'GET', '/v1/connections/acme/alice')).statusCode, 200, 'still there')
-  const fifty = Array.from({ length: 49 }, (_, i) => `acme:u${i}`).concat('acme:alice').join(',')
+  const repeated = Array.from({ length: 25 }, (_, i) => `ids=acme:r${i}`).join('&')
+  t.match((await h.asApp(key, 'DELETE', `/v1/connections?${repeated}`)).json(), { success_count: 0, error_count: 1 }, 'ids repeated: the last one wins')
+  // Fifty ids of the longest kind: over 12 KB of query string.
+  const longest = (i: number) => `${'t'.repeat(128)}:${String(i).padStart(128, 'u')}`
+  const fifty = Array.from({ length: 49 }, (_, i) => longest(i)).concat('acme:alice').join(',')
   const ok = await h.asApp(key, 'DELETE', `/v1/connections?ids=${fifty}`)
-  t.match(ok.json(), { success_count: 1, error_count: 49 }, 'fifty is allowed')
+  t.match(ok.json(), { success_count: 1, error_count: 49 }, 'fifty is allowed, however long the ids')
 })
 
 t.test('a connection is read and deleted one at a time: metadata only, 204, then 404', async (t) => {
@@ -233,4 +237,25 @@ t.test('a connection OneUp refused moves to reauth_required in the listing, and 
   t.match(back.json(), { status: 'active', created_at: new Date(T0).toISOString(), key_id: 'k1' }, 'created_at is kept across reconnection')
   t.same(ids((await listAll(h, key, 'status=active')).items), ['acme:bob'])
   t.same((await listAll(h, key, 'status=reauth_required')).items, [])
+})
+
+t.test('ids of 128 characters, every one percent-encoded in the path, reach their connection', async (t) => {
+  const h = await startHarness(t)
+  const { key } = await h.createApp({ tenants: ['*'] })
+  const tenantId = '|'.repeat(128)
+  const userId = `${'u@+'.repeat(42)}ab`
+  const connected = await h.connect(key, tenantId, userId)
+  t.equal(connected.callback.statusCode, 200)
+  const path = `/v1/connections/${encodeURIComponent(tenantId)}/${encodeURIComponent(userId)}`
+  const read = await h.asApp(key, 'GET', path)
+  t.equal(read.statusCode, 200)
+  t.match(read.json(), { tenant_id: tenantId, user_id: userId, status: 'active' })
+  t.equal((await h.asApp(key, 'DELETE', path)).statusCode, 204)
+  t.equal((await h.asApp(key, 'GET', path)).statusCode, 404)
+  for (const [tooLong, what] of [['%7C'.repeat(129), 'one character too many'], ['a'.repeat(5000), 'far too long']] as const) {
+    const answer = await h.asApp(key, 'GET', `/v1/connections/acme/${tooLong}`)
+    t.same([answer.statusCode, answer.json().error.code], [422, '3'], `${what}: a bad field, as the contract says`)
+  }
+  const mangled = await h.asApp(key, 'GET', '/v1/connections/acme/%E0%A4%A')
+  t.same([mangled.statusCode, mangled.json().error.code], [400, '5'], 'bad percent-encoding: not parsed')
 })

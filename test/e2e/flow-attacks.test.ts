@@ -169,3 +169,30 @@ t.test('an error id from the callback that is not a plain OAuth word is not repe
     t.equal(res.headers.location, `${RETURN_ORIGIN}/back?status=error&error=oneup_error`, JSON.stringify(error))
   }
 })
+
+t.test('HEAD neither starts nor finishes a flow; mangled links get the 404 page; a big cookie jar does not lock a browser out', async (t) => {
+  const h = await startHarness(t)
+  const { key } = await h.createApp()
+  const link = (await h.asApp(key, 'POST', '/v1/connect-sessions', { tenant_id: 'acme', user_id: 'grace' })).json().url as string
+
+  const headStart = await h.app.inject({ method: 'HEAD', url: new URL(link).pathname })
+  t.equal(headStart.statusCode, 404, 'HEAD on a connect link is no route')
+  t.equal(headStart.headers['set-cookie'], undefined, 'and starts no flow')
+
+  // A parent domain's cookies (analytics, SSO) can add kilobytes to every request.
+  const jar = { _ga0: 'x'.repeat(3000), _ga1: 'x'.repeat(3000), _ga2: 'x'.repeat(3000), _sso: 'y'.repeat(3000) }
+  const flow = await walkToCallback(h.app, link, { username: 'grace' }, jar)
+  const headFinish = await h.app.inject({ method: 'HEAD', url: callbackOf(flow), cookies: flow.cookies })
+  t.equal(headFinish.statusCode, 404, 'HEAD on the callback is no route')
+  t.equal((await h.sandbox.counters()).code_exchanges, 0, 'and exchanges nothing')
+  const finish = await h.app.inject({ method: 'GET', url: callbackOf(flow), cookies: flow.cookies })
+  t.equal(finish.statusCode, 200, 'the GET still finishes the flow, with 12 KB of other cookies')
+  t.equal(await oneupUserOf(h, key, 'acme', 'grace'), 'grace')
+
+  for (const path of [`/connect/${'a'.repeat(300)}`, `/connect/${'a'.repeat(2000)}`, '/connect/cs_%E0%A4%A', '/connect/%00']) {
+    const answer = await h.app.inject({ method: 'GET', url: path })
+    t.equal(answer.statusCode, 404, path.slice(0, 40))
+    t.match(answer.headers['content-type'], /text\/html/)
+    t.match(answer.body, /This link has expired/)
+  }
+})

@@ -169,6 +169,39 @@ t.test('rate limits: headers on every answer, 429 code 4 with Retry-After past t
   t.equal(session.statusCode, 429, 'the limit covers every /v1 call of the app')
 })
 
+t.test('calls refused for their input are counted too, with the rate headers, and 429 once over the limit', async (t) => {
+  const h = await startHarness(t)
+  const { key } = await h.createApp({ rate_limit: 6 })
+  const send = (method: string, url: string, payload?: string, contentType = 'application/json') =>
+    h.app.inject({ method: method as 'POST', url, headers: { authorization: `Bearer ${key}`, 'content-type': contentType }, ...(payload === undefined ? {} : { payload }) })
+  const refused = [
+    await send('POST', '/v1/token', '{"tenant_id": '),
+    await send('POST', '/v1/token', JSON.stringify({ tenant_id: 'acme' })),
+    await send('POST', '/v1/token', JSON.stringify({ tenant_id: 'acme', user_id: 'alice', pad: 'x'.repeat(20_000) })),
+    await send('POST', '/v1/token', 'tenant_id=acme', 'text/plain'),
+    await send('GET', '/v1/connections/a%20b/alice'),
+    await send('DELETE', '/v1/connections?ids=acme:alice&limit=x&ids=acme'),
+  ]
+  t.same(
+    refused.map((r) => [r.statusCode, r.json().error.code, r.headers['x-ratelimit-used'], r.headers['x-ratelimit-remaining']]),
+    [
+      [400, '5', '1', '5'],
+      [422, '3', '2', '4'],
+      [413, '10', '3', '3'],
+      [400, '5', '4', '2'],
+      [422, '3', '5', '1'],
+      [400, '5', '6', '0'],
+    ],
+  )
+  const over = await send('POST', '/v1/token', JSON.stringify({ tenant_id: 'acme' }))
+  t.equal(over.statusCode, 429, 'over the limit, even a malformed call gets 429')
+  t.equal(over.json().error.code, '4')
+  t.ok(Number(over.headers['retry-after']) >= 1)
+
+  const stranger = await h.app.inject({ method: 'GET', url: '/v1/connections/a%20b/alice' })
+  t.equal(stranger.statusCode, 401, 'the key is checked before the path is')
+})
+
 t.test('app keys: missing, malformed, unknown and revoked keys all get the same 401', async (t) => {
   const h = await startHarness(t)
   const app = await h.createApp()

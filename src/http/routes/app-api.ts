@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import type { Broker } from '../../broker.js'
-import { appAuthHook, setRateHeaders, unwrap } from '../app-auth.js'
+import { appAuthHook, countRefusedCalls, setRateHeaders, unwrap } from '../app-auth.js'
 import { BearerHeaders, ErrorBody, TenantId, UserId } from '../schemas.js'
 
 const TokenAnswer = Type.Object({
@@ -17,6 +17,7 @@ const TokenAnswer = Type.Object({
 export const appApiRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fastify, { broker }) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   app.addHook('onRequest', appAuthHook(broker))
+  app.setErrorHandler(countRefusedCalls(broker))
 
   app.post(
     '/v1/connect-sessions',

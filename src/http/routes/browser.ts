@@ -14,8 +14,12 @@ export const FLOW_COOKIE = 'oneup_broker_flow'
 
 const Param = (maxLength: number) => Type.Optional(Type.String({ maxLength }))
 
-/** The one header the browser routes read: the flow cookie rides in it. */
-const CookieHeaders = Type.Object({ cookie: Type.Optional(Type.String({ maxLength: 8192 })) })
+/**
+ * The one header the browser routes read: the flow cookie rides in it. No length
+ * limit of its own (Node caps all headers at 16 KB): a parent domain's cookies
+ * must not lock a browser out of the flow.
+ */
+const CookieHeaders = Type.Object({ cookie: Type.Optional(Type.String()) })
 
 /** What an end user's browser meets: the connect link, the callback, the stylesheet (CONTRACT §4). */
 export const browserRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fastify, { broker }) => {
@@ -35,7 +39,10 @@ export const browserRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fast
     '/connect/:token',
     {
       config: { html: true, rateLimit: fastify.ipLimits.browserRoute },
-      schema: { params: Type.Object({ token: Type.String({ maxLength: 256 }) }), headers: CookieHeaders },
+      // HEAD is a safe method: it must not start a flow (nor, below, consume one).
+      exposeHeadRoute: false,
+      // Any token, however long or odd, is just an unknown link (404 page): `start` checks its form.
+      schema: { params: Type.Object({ token: Type.String() }), headers: CookieHeaders },
     },
     async (request, reply) => {
       let started
@@ -62,6 +69,7 @@ export const browserRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fast
     '/oauth/callback',
     {
       config: { html: true, rateLimit: fastify.ipLimits.browserRoute },
+      exposeHeadRoute: false,
       schema: {
         headers: CookieHeaders,
         querystring: Type.Object({
