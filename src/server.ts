@@ -37,7 +37,7 @@ async function main(): Promise<void> {
     const cause = firstError ?? (error as Error)
     const code = (cause as { code?: string }).code ?? cause.message
     console.error(
-      `Cannot reach Redis at ${withoutPassword(config.redis.clusterNodes === undefined ? config.redis.url : `cluster ${process.env.REDIS_CLUSTER_NODES}`)} (${code}). ` +
+      `Cannot reach Redis at ${config.redis.clusterNodes === undefined ? withoutPassword(config.redis.url) : `cluster ${process.env.REDIS_CLUSTER_NODES}`} (${code}). ` +
         'Start one with `redis-server --daemonize yes` (or `docker compose up -d redis`), or set REDIS_URL.',
     )
     redis.disconnect()
@@ -68,8 +68,13 @@ async function main(): Promise<void> {
 }
 
 /** A Redis URL fit for a message: the password is a secret. */
+/** The URL with its user and password masked, parsed as ioredis parses it (the last `@` ends them). */
 function withoutPassword(url: string): string {
-  return url.replace(/\/\/([^@/]*)@/, '//***@')
+  const parsed = new URL(url)
+  if (parsed.username === '' && parsed.password === '') return parsed.href
+  parsed.username = '***'
+  parsed.password = ''
+  return parsed.href
 }
 
 await main()

@@ -168,6 +168,11 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
     })
   }
 
+  // ioredis reads REDIS_URL with the WHATWG URL parser, which would throw (echoing the URL, password included) at start.
+  if (!malformed.has('REDIS_URL') && !URL.canParse(env.REDIS_URL)) {
+    problems.push('REDIS_URL is not a valid URL (percent-encode any / # ? @ in the password)')
+  }
+
   // Real OneUp is https-only (seed, "Security and Authentication"); a plain-http OneUp URL in
   // production would send the client secret, codes and refresh tokens in clear. Loopback
   // never leaves the host (an egress proxy beside the broker, the benchmark's OneUp).

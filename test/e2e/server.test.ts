@@ -27,13 +27,22 @@ const secrets = () => ({
 
 t.test('without a reachable Redis the server says so in one line, with how to start one, and exits 1', async (t) => {
   const port = await freePort()
-  const { code, output } = await runToExit({ ...secrets(), REDIS_URL: `redis://:hunter2@127.0.0.1:${port}` })
+  // An `@` in the password: the URL parser (and ioredis) take the last one as the end of it.
+  const { code, output } = await runToExit({ ...secrets(), REDIS_URL: `redis://admin:hun@ter2@127.0.0.1:${port}` })
   t.equal(code, 1)
   const lines = output.trim().split('\n')
   t.equal(lines.length, 1, 'one line, no stack trace')
   t.match(lines[0], /Cannot reach Redis at redis:\/\/\*\*\*@127\.0\.0\.1:\d+ \(ECONNREFUSED\)/)
   t.match(lines[0], /redis-server --daemonize yes/)
-  t.notMatch(output, /hunter2/, 'the Redis password is not printed')
+  t.notMatch(output, /hun|ter2|admin/, 'neither the Redis password nor the user is printed, not even in part')
+})
+
+t.test('a REDIS_URL that does not parse stops the start, naming it, without printing it', async (t) => {
+  const { code, output } = await runToExit({ ...secrets(), REDIS_URL: 'redis://user:top/secretpw@127.0.0.1:1/0' })
+  t.equal(code, 1)
+  t.match(output, /REDIS_URL is not a valid URL/)
+  t.notMatch(output, /secretpw/)
+  t.notMatch(output, /\n\s+at /, 'no stack trace')
 })
 
 t.test('in production a missing secret stops the start, naming each variable', async (t) => {
