@@ -25,6 +25,8 @@ export type AuthorizeOutcome =
 
 // Hydra's minimum state entropy (fosite's MinParameterEntropy).
 const MIN_STATE_LENGTH = 8
+/** The sandbox keeps each pending request in memory: a state is bounded (the broker's are 43 characters). */
+export const MAX_STATE_LENGTH = 1024
 
 /** Checks an authorization request in the order Hydra does. */
 export function checkAuthorizeRequest(
@@ -42,7 +44,8 @@ export function checkAuthorizeRequest(
     return { kind: 'untrusted', message: 'The redirect_uri is missing or is not registered for this client.' }
   }
 
-  const state = query.state
+  // An over-long state is not sent back either: the error redirect stays small.
+  const state = query.state !== undefined && query.state.length > MAX_STATE_LENGTH ? undefined : query.state
   const refuse = (error: OAuthError): AuthorizeOutcome => ({
     kind: 'redirect',
     location: errorRedirect(redirectUri, error, state),
@@ -57,7 +60,7 @@ export function checkAuthorizeRequest(
     return refuse(
       new OAuthError(
         'invalid_request',
-        `The state parameter is required and must be at least ${MIN_STATE_LENGTH} characters long.`,
+        `The state parameter is required and must be at least ${MIN_STATE_LENGTH} characters long (at most ${MAX_STATE_LENGTH}).`,
       ),
     )
   }

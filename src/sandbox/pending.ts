@@ -24,9 +24,15 @@ interface Pending {
 export class PendingAuthorizations {
   readonly #byChallenge = new Map<string, Pending>()
   readonly #now: () => number
+  readonly #maxEntries: number
 
-  constructor(now: () => number) {
+  /**
+   * `maxEntries` bounds the memory a flood of authorization requests can take (the
+   * sandbox runs inside the broker in development): past it, the oldest is forgotten.
+   */
+  constructor(now: () => number, maxEntries = 10_000) {
     this.#now = now
+    this.#maxEntries = maxEntries
   }
 
   /** Keeps a checked request for `ttlMs` and returns the login challenge that refers to it. */
@@ -68,6 +74,11 @@ export class PendingAuthorizations {
   }
 
   #open(pending: Pending): string {
+    if (this.#byChallenge.size >= this.#maxEntries) {
+      // Maps iterate in insertion order: the first key is the oldest request.
+      const oldest = this.#byChallenge.keys().next().value
+      if (oldest !== undefined) this.#byChallenge.delete(oldest)
+    }
     const challenge = opaqueToken('')
     this.#byChallenge.set(challenge, pending)
     return challenge

@@ -58,6 +58,17 @@ t.test('a missing state is invalid_request with a hint, and no state comes back'
   t.equal(location.searchParams.has('state'), false)
 })
 
+t.test('an over-long state is invalid_request too, and is not sent back', async (t) => {
+  const sandbox = await startSandbox(t)
+  const res = await fetch(sandbox.url(`/oauth2/auth?${authorizeQuery({ state: 's'.repeat(1025) })}`), { redirect: 'manual' })
+  const location = new URL(res.headers.get('location') ?? '')
+  t.equal(location.searchParams.get('error'), 'invalid_request')
+  t.match(location.searchParams.get('error_hint'), /at most 1024/)
+  t.equal(location.searchParams.has('state'), false)
+  const longest = await fetch(sandbox.url(`/oauth2/auth?${authorizeQuery({ state: 's'.repeat(1024) })}`), { redirect: 'manual' })
+  t.equal(longest.status, 200, '1024 characters are fine: the login page')
+})
+
 t.test('a repeated parameter is refused with an error page', async (t) => {
   const sandbox = await startSandbox(t)
   const res = await fetch(sandbox.url(`/oauth2/auth?${authorizeQuery()}&client_id=client-a`), { redirect: 'manual' })

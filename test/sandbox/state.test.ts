@@ -1,6 +1,7 @@
 import t from 'tap'
 import { escapeHtml, html, SafeHtml } from '../../src/sandbox/html.js'
 import { resolveSandboxOptions } from '../../src/sandbox/options.js'
+import { PendingAuthorizations } from '../../src/sandbox/pending.js'
 import { SandboxState } from '../../src/sandbox/state.js'
 import { userFor } from '../../src/sandbox/users.js'
 
@@ -52,6 +53,17 @@ t.test('the sweep keeps what is still alive', async (t) => {
   t.equal(state.pending.size, 1)
   t.equal(state.grants.sizes.codes, 1)
   t.equal(state.rateLimits.size, 1)
+})
+
+t.test('pending authorizations are bounded: past the cap the oldest is forgotten', async (t) => {
+  const pending = new PendingAuthorizations(() => 0, 3)
+  const challenges = ['a', 'b', 'c', 'd'].map((state) => pending.openLogin({ ...REQUEST, state: `state-${state}-0123` }, 600_000))
+  t.equal(pending.size, 3)
+  t.equal(pending.peekLogin(challenges[0] ?? ''), undefined, 'the oldest is gone')
+  t.same(challenges.slice(1).map((c) => pending.peekLogin(c)?.state), ['state-b-0123', 'state-c-0123', 'state-d-0123'])
+  const consent = pending.signIn(challenges[1] ?? '', 'alice')
+  t.equal(pending.size, 3, 'signing in replaces the login challenge by a consent one')
+  t.match(pending.takeConsent(consent ?? ''), { username: 'alice' })
 })
 
 t.test('replacing secrets of an unknown client answers false', async (t) => {
