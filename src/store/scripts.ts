@@ -266,6 +266,27 @@ for _, payload in ipairs(due) do
 end
 return #due`,
   },
+  /**
+   * Removes consumers with nothing pending: ARGV[2] (this one, stopping) and any
+   * idle longer than ARGV[3] ms. KEYS: queue. ARGV: group, self, idle ms.
+   * Returns how many were removed (0 when there is no group yet).
+   */
+  obWebhookPrune: {
+    numberOfKeys: 1,
+    lua: `
+local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+if not ok then return 0 end
+local removed = 0
+for _, fields in ipairs(consumers) do
+  local c = {}
+  for i = 1, #fields, 2 do c[fields[i]] = fields[i + 1] end
+  if c.pending == 0 and (c.name == ARGV[2] or c.idle > tonumber(ARGV[3])) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], c.name)
+    removed = removed + 1
+  end
+end
+return removed`,
+  },
   /** A delivery is over (delivered or given up): acknowledge and delete it. KEYS: queue. ARGV: group, entry id. */
   obWebhookDone: {
     numberOfKeys: 1,
@@ -356,6 +377,7 @@ declare module 'ioredis' {
     obWebhookRetry(queue: string, retries: string, group: string, entryId: string, due: number, payload: string): Result<number, Context>
     obWebhookDue(retries: string, queue: string, now: number, max: number): Result<number, Context>
     obWebhookDone(queue: string, group: string, entryId: string): Result<number, Context>
+    obWebhookPrune(queue: string, group: string, self: string, idleMs: number): Result<number, Context>
     obRefreshBegin(connection: string, lock: string, cooldown: string, seenVersion: number, owner: string, lockMs: number): Result<[number, (string[] | number)?], Context>
     obUnlock(lock: string, owner: string): Result<number, Context>
     obAppCount(app: string, counter: string, keyId: string, windowMs: number): Result<number, Context>

@@ -147,6 +147,15 @@ export class WebhookStore {
     return Number(await this.redis.obWebhookDue(this.keys.webhookRetries(), this.keys.webhookQueue(), now, max))
   }
 
+  /**
+   * Removes `self` from the consumer group, and any other consumer silent for
+   * `idleMs`, each only when nothing is pending under it (a consumer that
+   * reads again is simply made anew). Returns how many were removed.
+   */
+  async prune(self: string, idleMs: number): Promise<number> {
+    return Number(await this.redis.obWebhookPrune(this.keys.webhookQueue(), DELIVERERS, self, idleMs))
+  }
+
   async done(entryId: string): Promise<void> {
     await this.redis.obWebhookDone(this.keys.webhookQueue(), DELIVERERS, entryId)
   }

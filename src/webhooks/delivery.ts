@@ -41,7 +41,14 @@ export function backoff(policy: Pick<DeliveryPolicy, 'baseBackoffMs' | 'maxBacko
   return Math.round(plain * (0.8 + 0.4 * random()))
 }
 
-const BATCH = 20
+/** Attempts in flight per replica. */
+const MAX_IN_FLIGHT = 20
+/**
+ * Attempts in flight per endpoint and replica: a receiver that hangs holds this
+ * many slots (each up to WEBHOOK_TIMEOUT_MS), never all of them, so the other
+ * endpoints' deliveries go on at their own pace.
+ */
+const MAX_IN_FLIGHT_PER_ENDPOINT = 4
 
 export interface DispatcherDeps {
   store: WebhookStore
@@ -70,6 +77,12 @@ export class WebhookDispatcher {
   private ticking: Promise<void> | undefined
   private again = false
   private stopped = false
+  /** Ends the attempts in flight when the process stops: a hanging receiver must not hold up the shutdown. */
+  private readonly stopping = new AbortController()
+  /** Wakes a round waiting for a free slot (something new was queued). */
+  private nudge: (() => void) | undefined
+  private readonly inFlight = new Map<string, number>()
+  private lastRequeue = 0
   private readonly failureLogged = onceEvery(30_000)
 
   constructor(private readonly deps: DispatcherDeps) {
@@ -108,21 +121,36 @@ export class WebhookDispatcher {
     if (this.timer !== undefined || this.stopped) return
     this.timer = setInterval(() => this.wake(), this.deps.policy.pollMs)
     this.timer.unref()
+    // Replicas gone without a clean stop left their consumers in the group.
+    this.deps.store.prune(this.consumer, this.pruneAfterMs).catch(() => undefined)
     this.wake()
   }
 
-  /** Stops after the attempts in flight; what is left stays queued for the others or the next start. */
+  /** A consumer with nothing pending and silent this long is gone (a live one reads every poll). */
+  private get pruneAfterMs(): number {
+    return Math.max(this.deps.policy.staleMs, 60_000)
+  }
+
+  /**
+   * Stops: the attempts in flight are cut short and put back, due at once and not
+   * counted, for another replica or the next start; then this consumer leaves the
+   * group (unless something is still pending under it, to be taken over).
+   */
   async stop(): Promise<void> {
     this.stopped = true
     clearInterval(this.timer)
+    this.stopping.abort()
+    this.nudge?.()
     await this.ticking
+    await this.deps.store.prune(this.consumer, this.pruneAfterMs).catch((error: unknown) => this.deps.log.warn({ err: error }, 'could not leave the webhook consumer group'))
   }
 
-  /** Runs a delivery round now (or right after the one running). */
+  /** Runs a delivery round now (or has the running one look again). */
   wake(): void {
     if (this.stopped) return
     if (this.ticking !== undefined) {
       this.again = true
+      this.nudge?.()
       return
     }
     this.ticking = this.round()
@@ -138,14 +166,66 @@ export class WebhookDispatcher {
       })
   }
 
+  /**
+   * Delivers until the queue is empty, with up to MAX_IN_FLIGHT attempts at once:
+   * a slot is refilled as soon as its attempt ends, not when the slowest of a batch does.
+   */
   private async round(): Promise<void> {
     const { store, policy } = this.deps
-    await store.requeueDue(this.now(), 100)
-    for (;;) {
-      if (this.stopped) return
-      const batch = await store.take(this.consumer, BATCH, policy.staleMs)
-      await Promise.all(batch.map(({ entryId, delivery }) => this.deliver(entryId, delivery)))
-      if (batch.length === 0) return
+    const running = new Set<Promise<void>>()
+    try {
+      for (;;) {
+        if (this.stopped) break
+        if (this.now() - this.lastRequeue >= policy.pollMs) {
+          this.lastRequeue = this.now()
+          await store.requeueDue(this.now(), 100)
+        }
+        const room = MAX_IN_FLIGHT - running.size
+        const batch = room > 0 ? await store.take(this.consumer, room, policy.staleMs) : []
+        for (const { entryId, delivery } of batch) {
+          const attempt = this.run(entryId, delivery).finally(() => running.delete(attempt))
+          running.add(attempt)
+        }
+        if (running.size === 0) break
+        if (batch.length === 0 || running.size >= MAX_IN_FLIGHT) await this.slotOrNews(running)
+      }
+    } finally {
+      // Even when Redis failed the round: no attempt outlives it (the next round starts clean).
+      await Promise.all(running)
+    }
+  }
+
+  /** Resolves when an attempt ends or `wake` is called (a new event, the poll timer, stop). */
+  private slotOrNews(running: Set<Promise<void>>): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.nudge = resolve
+      for (const attempt of running) void attempt.then(resolve)
+    }).finally(() => {
+      this.nudge = undefined
+    })
+  }
+
+  /** One delivery, within its endpoint's share of the slots; never throws (the entry stays pending). */
+  private async run(entryId: string, delivery: Delivery): Promise<void> {
+    const { store, policy, log } = this.deps
+    const busy = this.inFlight.get(delivery.webhookId) ?? 0
+    try {
+      if (busy >= MAX_IN_FLIGHT_PER_ENDPOINT) {
+        // Its endpoint has its share in flight: this one waits in the retry set (same attempt).
+        await store.retryAt(entryId, delivery, this.now() + policy.pollMs)
+        return
+      }
+      this.inFlight.set(delivery.webhookId, busy + 1)
+      try {
+        await this.deliver(entryId, delivery)
+      } finally {
+        const left = (this.inFlight.get(delivery.webhookId) ?? 1) - 1
+        if (left === 0) this.inFlight.delete(delivery.webhookId)
+        else this.inFlight.set(delivery.webhookId, left)
+      }
+    } catch (error) {
+      // Redis unreachable mid-delivery: the entry stays pending and is taken over after staleMs.
+      if (this.failureLogged()) log.error({ err: error }, 'webhook delivery failed; its entry stays queued (logged once every 30 s)')
     }
   }
 
@@ -158,6 +238,11 @@ export class WebhookDispatcher {
       return
     }
     const failure = await this.attempt(webhook, delivery)
+    if (failure !== undefined && this.stopping.signal.aborted) {
+      // Cut short by the shutdown: not the receiver's fault, so not an attempt; due at once elsewhere.
+      await store.retryAt(entryId, delivery, this.now())
+      return
+    }
     if (failure === undefined) {
       await store.done(entryId)
       log.info({ webhook_id: webhook.id, event_id: delivery.eventId, attempt: delivery.attempt }, 'webhook delivered')
@@ -195,7 +280,7 @@ export class WebhookDispatcher {
         headers,
         body: delivery.body,
         redirect: 'manual',
-        signal: AbortSignal.timeout(this.deps.policy.timeoutMs),
+        signal: AbortSignal.any([AbortSignal.timeout(this.deps.policy.timeoutMs), this.stopping.signal]),
       })
       await response.body?.cancel().catch(() => undefined)
       return response.status >= 200 && response.status < 300 ? undefined : `the receiver answered ${response.status}`

@@ -2,7 +2,8 @@ import { createHmac } from 'node:crypto'
 import t from 'tap'
 import { startHarness, type HarnessOptions } from '../helpers/harness.js'
 import { admin, startReceiver, type Received } from '../helpers/ops.js'
-import { dumpPrefix } from '../helpers/redis.js'
+import { redisKeys } from '../../src/store/keys.js'
+import { dumpPrefix, testRedis } from '../helpers/redis.js'
 
 /** Quick retries for tests: the schedule's shape is the same, only shorter. */
 const FAST: HarnessOptions['app'] = { ops: { deliveryPolicy: { baseBackoffMs: 40, pollMs: 50 } } }
@@ -119,6 +120,34 @@ t.test("an endpoint gets only the events it asked for, of its app's tenants; a d
   await h.asApp(everything.key, 'DELETE', '/v1/connections/acme/alice')
   await receiver.waitFor(5)
   t.equal(receiver.received.length, 5, 'the deleted endpoint got nothing')
+})
+
+t.test('a receiver that hangs holds only its share of the slots, and a stop cuts its attempts short without counting them', async (t) => {
+  const hanging = await startReceiver(t, Array.from({ length: 1000 }, () => 0))
+  const healthy = await startReceiver(t)
+  // A timeout far beyond the test's own: the stop must not wait for it.
+  const h = await startHarness(t, { app: { ops: { deliveryPolicy: { baseBackoffMs: 40, pollMs: 50, timeoutMs: 600_000 } } } })
+  const { id } = await h.createApp()
+  for (const url of [hanging.url, healthy.url]) {
+    const created = await h.app.inject({ method: 'POST', url: `/v1/admin/apps/${id}/webhooks`, headers: admin, payload: { url, events: ['connection.created'] } })
+    t.equal(created.statusCode, 201)
+  }
+  for (let i = 0; i < 60; i += 1) await h.app.broker.dispatcher.publish('connection.created', { tenantId: 'acme', userId: `u${i}`, appId: id })
+  await healthy.waitFor(60)
+  t.equal(new Set(healthy.received.map((r) => r.headers['webhook-id'])).size, 60, 'every event reached the healthy receiver while the other hung')
+  t.equal(hanging.received.length, 4, 'the hanging receiver holds four attempts, no more')
+
+  await h.app.broker.workers.stop()
+  const redis = await testRedis()
+  t.teardown(() => redis.disconnect())
+  const keys = redisKeys(h.prefix)
+  const waiting = [
+    ...(await redis.zrange(keys.webhookRetries(), '0', '-1')),
+    ...(await redis.xrange(keys.webhookQueue(), '-', '+')).map(([, fields]) => fields[1] ?? ''),
+  ].map((payload) => JSON.parse(payload) as { attempt: number })
+  t.equal(waiting.length, 60, "the hanging receiver's 60 deliveries all wait for another replica")
+  t.ok(waiting.every((d) => d.attempt === 1), 'still at their first attempt: a stop is not the receiver failing')
+  t.same(await redis.xinfo('CONSUMERS', keys.webhookQueue(), 'deliverers'), [], 'the stopped replica left the consumer group')
 })
 
 t.test('a delivery that keeps failing is given up after its last attempt, kept for ops, and audited', async (t) => {
