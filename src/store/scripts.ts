@@ -267,6 +267,25 @@ end
 return #due`,
   },
   /**
+   * Registers a webhook endpoint unless its app has `max` already (checked and
+   * added in one step, so concurrent registrations cannot pass the cap).
+   * KEYS: endpoint ids set, the new endpoint's hash. ARGV: endpoint id, app id,
+   * max, then the hash's field/value pairs (with app_id). Returns 1, or 0 when full.
+   */
+  obWebhookCreate: {
+    numberOfKeys: 2,
+    lua: `
+local prefix = string.sub(KEYS[2], 1, #KEYS[2] - #ARGV[1])
+local count = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('HGET', prefix .. id, 'app_id') == ARGV[2] then count = count + 1 end
+end
+if count >= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[2], unpack(ARGV, 4))
+redis.call('SADD', KEYS[1], ARGV[1])
+return 1`,
+  },
+  /**
    * Removes consumers with nothing pending: ARGV[2] (this one, stopping) and any
    * idle longer than ARGV[3] ms. KEYS: queue. ARGV: group, self, idle ms.
    * Returns how many were removed (0 when there is no group yet).
@@ -378,6 +397,7 @@ declare module 'ioredis' {
     obWebhookDue(retries: string, queue: string, now: number, max: number): Result<number, Context>
     obWebhookDone(queue: string, group: string, entryId: string): Result<number, Context>
     obWebhookPrune(queue: string, group: string, self: string, idleMs: number): Result<number, Context>
+    obWebhookCreate(endpoints: string, endpoint: string, id: string, appId: string, max: number, ...fieldsAndValues: string[]): Result<number, Context>
     obRefreshBegin(connection: string, lock: string, cooldown: string, seenVersion: number, owner: string, lockMs: number): Result<[number, (string[] | number)?], Context>
     obUnlock(lock: string, owner: string): Result<number, Context>
     obAppCount(app: string, counter: string, keyId: string, windowMs: number): Result<number, Context>

@@ -60,16 +60,18 @@ export class WebhookStore {
     private readonly keys: RedisKeys,
   ) {}
 
-  async create(webhook: Omit<StoredWebhook, 'secrets'>, secret: { secretId: string; sealed: string; createdAt: number }): Promise<void> {
-    await this.redis.hset(this.keys.webhook(webhook.id), {
+  /** Stores a new endpoint unless its app has `max` already; false when full. */
+  async create(webhook: Omit<StoredWebhook, 'secrets'>, secret: { secretId: string; sealed: string; createdAt: number }, max: number): Promise<boolean> {
+    const fields = {
       app_id: webhook.appId,
       url: webhook.url,
       events: JSON.stringify(webhook.events),
       tenants: JSON.stringify(webhook.tenants),
       created_at: String(webhook.createdAt),
       [`key:${secret.secretId}`]: `${secret.sealed} ${secret.createdAt}`,
-    })
-    await this.redis.sadd(this.keys.webhooks(), webhook.id)
+    }
+    const created = await this.redis.obWebhookCreate(this.keys.webhooks(), this.keys.webhook(webhook.id), webhook.id, webhook.appId, max, ...Object.entries(fields).flat())
+    return Number(created) === 1
   }
 
   async get(id: string): Promise<StoredWebhook | undefined> {

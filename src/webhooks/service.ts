@@ -73,12 +73,12 @@ export class WebhookService implements SealedHolder {
     if (app === undefined) throw fail('NotFound', { reason: 'No such app.' })
     const url = checkUrl(input.url)
     const events = [...new Set(input.events ?? WEBHOOK_EVENTS)]
-    const existing = (await this.deps.store.list()).filter((w) => w.appId === appId)
-    if (existing.length >= MAX_WEBHOOKS_PER_APP) throw fail('BusinessRule', { reason: `An app has at most ${MAX_WEBHOOKS_PER_APP} webhook endpoints.` })
     const id = newId('wh')
     const { secretId, secret, sealed } = await this.newSecret(id)
     const now = this.now()
-    await this.deps.store.create({ id, appId, url, events, tenants: app.tenants, createdAt: now }, { secretId, sealed, createdAt: now })
+    if (!(await this.deps.store.create({ id, appId, url, events, tenants: app.tenants, createdAt: now }, { secretId, sealed, createdAt: now }, MAX_WEBHOOKS_PER_APP))) {
+      throw fail('BusinessRule', { reason: `An app has at most ${MAX_WEBHOOKS_PER_APP} webhook endpoints.` })
+    }
     return { ...view({ id, appId, url, events, tenants: app.tenants, createdAt: now, secrets: [{ secretId, sealed, createdAt: now }] }), secret_id: secretId, secret }
   }
 

@@ -185,6 +185,11 @@ t.test('webhook registration checks its fields', async (t) => {
   const sixth = await post(id, { url: 'https://x.example.com/6' })
   t.equal(sixth.statusCode, 422)
   t.equal(sixth.json().error.code, '30')
+  // Twelve registrations at once for another app: the cap holds (checked and added in one step).
+  const other = await h.createApp()
+  const racing = await Promise.all(Array.from({ length: 12 }, (_, i) => post(other.id, { url: `https://y.example.com/${i}` })))
+  t.same(racing.map((r) => r.statusCode).sort(), [...Array(5).fill(201), ...Array(7).fill(422)])
+  t.equal((await h.app.inject({ method: 'GET', url: `/v1/admin/apps/${other.id}/webhooks`, headers: admin })).json().items.length, 5)
   t.equal((await h.app.inject({ method: 'GET', url: '/v1/admin/apps/app_0000000000000000/webhooks', headers: admin })).statusCode, 404)
   t.equal((await h.app.inject({ method: 'GET', url: `/v1/admin/apps/${id}/webhooks`, headers: { authorization: 'Bearer nope' } })).statusCode, 401, 'behind the admin key')
 })
