@@ -98,7 +98,9 @@ export function createOps(core: OpsCore, options: OpsOptions) {
   const keepAlive = new KeepAlive({
     store: core.connections,
     refresher: core.refresher,
-    lease: () => new Lease(redis, keys.sweepLock(), keepAlivePolicy.intervalMs),
+    // A little shorter than the interval: a timer that fires a millisecond early must not
+    // find this replica's own lease from the last sweep and skip one.
+    lease: () => new Lease(redis, keys.sweepLock(), keepAlivePolicy.intervalMs - Math.min(1000, keepAlivePolicy.intervalMs / 10)),
     policy: keepAlivePolicy,
     log,
     now,

@@ -66,6 +66,15 @@ t.test('one replica sweeps per interval: the others find the lease taken', async
   t.equal(await h.app.broker.keepAlive.sweepIfDue(), undefined, 'the interval is taken until its lease lapses')
 })
 
+t.test('a replica whose timer fires a little early still sweeps: the lease lapses just before the next interval', async (t) => {
+  const h = await startHarness(t, { app: { ops: { keepAlivePolicy: { intervalMs: 500 } } } })
+  t.ok(await h.app.broker.keepAlive.sweepIfDue(), 'swept')
+  t.equal(await h.app.broker.keepAlive.sweepIfDue(), undefined, 'not twice in one interval')
+  // The interval's timer, 10 ms early.
+  await new Promise((resolve) => setTimeout(resolve, 490))
+  t.ok(await h.app.broker.keepAlive.sweepIfDue(), 'the next interval is swept')
+})
+
 t.test('KEEPALIVE_AFTER_HOURS=0 turns the sweeper off', async (t) => {
   const clock = { ms: T0 }
   const h = await startHarness(t, { env: { KEEPALIVE_AFTER_HOURS: '0' }, app: { now: () => clock.ms } })
