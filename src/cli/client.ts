@@ -23,7 +23,8 @@ export class AdminClient {
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     let response: Response
     try {
-      response = await fetch(new URL(path, this.baseUrl), {
+      // Appended, not resolved: a broker behind a path prefix (https://host/broker) keeps it.
+      response = await fetch(new URL(`${this.baseUrl.replace(/\/+$/, '')}${path}`), {
         method,
         headers: {
           authorization: `Bearer ${this.adminKey}`,

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { SingleBar } from 'cli-progress'
 import { Command, CommanderError, Option } from 'commander'
+import { parseIds } from '../connections/query.js'
 import { AdminClient, CliError } from './client.js'
 import { shortTime, table } from './format.js'
 
@@ -270,7 +271,7 @@ export function buildProgram(): Command {
       output(command, c, () =>
         table(
           ['FIELD', 'VALUE'],
-          Object.entries(c).map(([field, value]) => [field, typeof value === 'string' && value.endsWith('Z') ? shortTime(value) : (value as string | null)]),
+          Object.entries(c).map(([field, value]) => [field, field.endsWith('_at') ? shortTime(value as string | null) : (value as string | null)]),
         ),
       )
     })
@@ -279,6 +280,9 @@ export function buildProgram(): Command {
     .description('delete connections (their tokens are gone from Redis); ids are tenant_id:user_id')
     .argument('<ids...>')
     .action(async (ids: string[], _options: unknown, command: Command) => {
+      // All or nothing for malformed ids: they would fail a chunk after earlier chunks were deleted.
+      const malformed = ids.filter((id) => parseIds(id, 1) === undefined)
+      if (malformed.length > 0) throw new CliError(`not tenant_id:user_id pairs, so nothing was deleted: ${malformed.join(' ')}`)
       const admin = client(command)
       const result: BulkResult = { success_count: 0, error_count: 0, successes: [], errors: [] }
       // The API takes 50 at a time (the seed's bulk deletion limit).

@@ -14,8 +14,8 @@ export async function startBrokerProcess(t: Test, extra: Record<string, string> 
   return { replica, env, ops: { BROKER_URL: replica.url, BROKER_ADMIN_KEY: ADMIN_KEY } }
 }
 
-/** Connects a user of tenant acme through a broker process, as a browser would. */
-export async function connectThrough(broker: string, appKey: string, userId: string): Promise<number> {
+/** Connects a user of tenant acme through a broker process, as a browser would (signing in to OneUp as `username`). */
+export async function connectThrough(broker: string, appKey: string, userId: string, username = userId): Promise<number> {
   const session = (await (
     await fetch(`${broker}/v1/connect-sessions`, {
       method: 'POST',
@@ -24,7 +24,7 @@ export async function connectThrough(broker: string, appKey: string, userId: str
     })
   ).json()) as { url: string }
   const start = await fetch(`${broker}${new URL(session.url).pathname}`, { redirect: 'manual' })
-  const callback = await throughOneUp(start.headers.get('location') ?? '', { username: userId })
+  const callback = await throughOneUp(start.headers.get('location') ?? '', { username })
   const done = await fetch(`${broker}${callback.pathname}${callback.search}`, { headers: { cookie: (start.headers.get('set-cookie') ?? '').split(';')[0] ?? '' } })
   return done.status
 }
