@@ -19,7 +19,8 @@ export interface OpsRouteDoc {
 const ISO = '2026-03-01T12:00:00.000Z'
 const ALWAYS: ErrorKind[] = ['StoreUnavailable', 'Internal']
 const APP: ErrorKind[] = ['Unauthorized', 'RateLimited', ...ALWAYS]
-const ADMIN: ErrorKind[] = ['Unauthorized', 'NotFound', ...ALWAYS]
+// RateLimited: a client IP past AUTH_FAILURE_LIMIT failed authentications gets 429, even with the right key.
+const ADMIN: ErrorKind[] = ['Unauthorized', 'RateLimited', 'NotFound', ...ALWAYS]
 
 const CONNECTION = {
   tenant_id: 'acme',

@@ -65,7 +65,8 @@ const REASONS: Partial<Record<ErrorKind, string>> = {
 const BODY_ERRORS: ErrorKind[] = ['Unparsable', 'InvalidField', 'TooLarge']
 const ALWAYS: ErrorKind[] = ['StoreUnavailable', 'Internal']
 const APP_ERRORS: ErrorKind[] = ['Unauthorized', 'RateLimited', ...ALWAYS]
-const ADMIN_ERRORS: ErrorKind[] = ['Unauthorized', 'NotFound', ...ALWAYS]
+// RateLimited: a client IP past AUTH_FAILURE_LIMIT failed authentications gets 429, even with the right key.
+const ADMIN_ERRORS: ErrorKind[] = ['Unauthorized', 'RateLimited', 'NotFound', ...ALWAYS]
 
 const ISO = '2026-03-01T12:00:00.000Z'
 
@@ -156,7 +157,14 @@ const ROUTES: Record<string, RouteDoc> = {
     description:
       'Opened by the end user\'s browser. Redirects to OneUp\'s authorize endpoint with `state` and a PKCE `S256` challenge, ' +
       'and sets a signed, HttpOnly, SameSite=Lax cookie that binds the flow to this browser.',
-    html: { responses: { 302: 'To OneUp\'s login and consent pages.', 404: 'A page: the link is unknown, expired or already used.' } },
+    html: {
+      responses: {
+        302: 'To OneUp\'s login and consent pages.',
+        404: 'A page: the link is unknown, expired or already used.',
+        429: 'A page: too many requests from this IP (`IP_RATE_LIMIT`); `Retry-After`.',
+        503: 'A page: Redis is unavailable; `Retry-After`.',
+      },
+    },
   },
   'GET /oauth/callback': {
     tags: ['browsers'],
@@ -171,7 +179,8 @@ const ROUTES: Record<string, RouteDoc> = {
         200: 'A page: OneUp is connected (no `return_to`).',
         303: 'To `return_to` with `status=connected`, or `status=error&error=<id>`.',
         400: 'A page: a forged, replayed, expired or cookie-less state, or OneUp said no (e.g. the user denied access).',
-        503: 'A page: OneUp could not be reached.',
+        429: 'A page: too many requests from this IP (`IP_RATE_LIMIT`); `Retry-After`.',
+        503: 'A page: OneUp or Redis could not be reached.',
       },
     },
   },

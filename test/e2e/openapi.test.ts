@@ -60,7 +60,12 @@ t.test('every app and admin route has a request example, a success example, and 
       t.ok(success, `${method} ${path} documents its success`)
       if (success !== undefined && success[0] !== '204') t.not(success[1].content?.['application/json']?.example, undefined, `${method} ${path} has an answer example`)
       t.ok(op.responses['401'], `${method} ${path} documents the 401`)
+      // App keys are counted in their window; every key is under the client IP's failed-authentication limit.
+      t.ok(op.responses['429'], `${method} ${path} documents the 429`)
     }
+  }
+  for (const path of ['/connect/{token}', '/oauth/callback']) {
+    t.ok(doc.paths[path]?.get?.responses['429'] && doc.paths[path]?.get?.responses['503'], `${path}: its per-IP limit and an unavailable Redis are documented`)
   }
   t.same([...codes].sort(), Object.values(ERRORS).map((e) => e.code).sort(), 'every error code of the broker appears somewhere')
 })
