@@ -59,7 +59,16 @@ async function main(): Promise<void> {
       clearInterval(sweeper)
     }
   })
-  await app.listen({ port: config.port, host: config.host })
+  try {
+    await app.listen({ port: config.port, host: config.host })
+  } catch (error) {
+    const code = (error as { code?: string }).code
+    if (code !== 'EADDRINUSE' && code !== 'EACCES' && code !== 'EADDRNOTAVAIL') throw error
+    // As for an unreachable Redis: one line that says what to change, no stack trace.
+    console.error(`Cannot listen on ${config.host}:${config.port} (${code}). Stop what uses it, or set PORT (and HOST).`)
+    await app.close()
+    process.exit(1)
+  }
   logger.info(
     config.sandbox
       ? `OneUp broker ready at ${config.publicUrl} (sandbox mode: OneUp is simulated at ${config.publicUrl}/sandbox; try the demo app at ${config.publicUrl}/demo)`
@@ -67,8 +76,7 @@ async function main(): Promise<void> {
   )
 }
 
-/** A Redis URL fit for a message: the password is a secret. */
-/** The URL with its user and password masked, parsed as ioredis parses it (the last `@` ends them). */
+/** A Redis URL fit for a message: user and password masked, parsed as ioredis parses it (the last `@` ends them). */
 function withoutPassword(url: string): string {
   const parsed = new URL(url)
   if (parsed.username === '' && parsed.password === '') return parsed.href

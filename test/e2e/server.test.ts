@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { createServer, type AddressInfo } from 'node:net'
 import t from 'tap'
 import { freePort, SERVER_JS, startReplica } from '../helpers/replica.js'
-import { deletePrefix, testPrefix } from '../helpers/redis.js'
+import { deletePrefix, redisEnv, testPrefix } from '../helpers/redis.js'
 
 /** Runs the built server until it exits; returns its exit code and everything it printed. */
 function runToExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
@@ -35,6 +36,19 @@ t.test('without a reachable Redis the server says so in one line, with how to st
   t.match(lines[0], /Cannot reach Redis at redis:\/\/\*\*\*@127\.0\.0\.1:\d+ \(ECONNREFUSED\)/)
   t.match(lines[0], /redis-server --daemonize yes/)
   t.notMatch(output, /hun|ter2|admin/, 'neither the Redis password nor the user is printed, not even in part')
+})
+
+t.test('a port in use stops the start in one line that says what to change', async (t) => {
+  const busy = createServer()
+  await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => busy.close())
+  const port = (busy.address() as AddressInfo).port
+  const prefix = testPrefix()
+  t.teardown(() => deletePrefix(prefix))
+  const { code, output } = await runToExit({ ...secrets(), ...redisEnv(), REDIS_KEY_PREFIX: prefix, PORT: String(port) })
+  t.equal(code, 1)
+  t.match(output, new RegExp(`Cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\)\\. Stop what uses it, or set PORT`))
+  t.notMatch(output, /\n\s+at /, 'no stack trace')
 })
 
 t.test('a REDIS_URL that does not parse stops the start, naming it, without printing it', async (t) => {
