@@ -79,7 +79,7 @@ export class WebhookDispatcher {
   private stopped = false
   /** Ends the attempts in flight when the process stops: a hanging receiver must not hold up the shutdown. */
   private readonly stopping = new AbortController()
-  /** Wakes a round waiting for a free slot (something new was queued). */
+  /** Wakes a round waiting for a free slot (an attempt ended, or something new was queued). */
   private nudge: (() => void) | undefined
   private readonly inFlight = new Map<string, number>()
   private lastRequeue = 0
@@ -183,11 +183,14 @@ export class WebhookDispatcher {
         const room = MAX_IN_FLIGHT - running.size
         const batch = room > 0 ? await store.take(this.consumer, room, policy.staleMs) : []
         for (const { entryId, delivery } of batch) {
-          const attempt = this.run(entryId, delivery).finally(() => running.delete(attempt))
+          const attempt = this.run(entryId, delivery).finally(() => {
+            running.delete(attempt)
+            this.nudge?.()
+          })
           running.add(attempt)
         }
         if (running.size === 0) break
-        if (batch.length === 0 || running.size >= MAX_IN_FLIGHT) await this.slotOrNews(running)
+        if (batch.length === 0 || running.size >= MAX_IN_FLIGHT) await this.slotOrNews()
       }
     } finally {
       // Even when Redis failed the round: no attempt outlives it (the next round starts clean).
@@ -196,10 +199,9 @@ export class WebhookDispatcher {
   }
 
   /** Resolves when an attempt ends or `wake` is called (a new event, the poll timer, stop). */
-  private slotOrNews(running: Set<Promise<void>>): Promise<void> {
+  private slotOrNews(): Promise<void> {
     return new Promise<void>((resolve) => {
       this.nudge = resolve
-      for (const attempt of running) void attempt.then(resolve)
     }).finally(() => {
       this.nudge = undefined
     })
