@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import t from 'tap'
 
 const root = new URL('../../', import.meta.url)
-const testFiles = ['test/e2e', 'test/unit'].flatMap((dir) => readdirSync(new URL(dir, root)).map((name) => `${dir}/${name}`))
+const testFiles = ['test/e2e', 'test/unit', 'test/sandbox'].flatMap((dir) => readdirSync(new URL(dir, root)).map((name) => `${dir}/${name}`))
 const source = (file: string) => readFileSync(new URL(file, root), 'utf8').replace(/\\'/g, "'")
 
 t.test('every test SECURITY.md names exists, in the file it names', async (t) => {
