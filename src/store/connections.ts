@@ -6,7 +6,7 @@ export type ConnectionStatus = 'active' | 'reauth_required'
 
 /** A connection as Redis holds it: sealed tokens plus plaintext metadata. */
 export interface StoredConnection {
-  /** Bumped by every write; the compare-and-set token. */
+  /** A new one at every write, never repeated for a key (see `obConnPut`): the compare-and-set token. */
   version: number
   status: ConnectionStatus
   /** The sealed token set; empty once the connection needs reauthorization. */
@@ -103,6 +103,7 @@ export class ConnectionStore {
     if (expected === 'any') await this.redis.sadd(this.keys.tenants(), tenantId)
     const args: Array<string | number> = [
       ...this.recordKeys(tenantId, userId),
+      this.keys.versions(tenantId),
       expected === 'any' ? '*' : String(expected),
       userId,
       now,

@@ -20,6 +20,11 @@ export function redisKeys(prefix: string) {
      */
     connectionIndex: (tenantId: string, status: ConnectionIndexStatus, by: ConnectionIndexField) =>
       `${tenant(tenantId)}:ix:${status === 'active' ? 'a' : 'x'}:${by === 'refreshed_at' ? 'r' : 'c'}`,
+    /**
+     * Counter: the tenant's record versions. Every write takes the next one, so a
+     * version is never seen twice for a key, even across a delete and a new connection.
+     */
+    versions: (tenantId: string) => `${tenant(tenantId)}:v`,
     /** Hash: how many of the tenant's records are sealed with each key id. */
     tenantKids: (tenantId: string) => `${tenant(tenantId)}:kids`,
     /** Set: every tenant that ever had a connection (cross-tenant listing, sweeps, re-encryption). */

@@ -46,13 +46,16 @@ return {used, record[1], record[2], record[3], record[4]}`,
    * the tenant's per-key-id count, all in one step.
    * KEYS: connection, the four indexes (active by refreshed_at, active by
    * created_at, reauth_required by refreshed_at, reauth_required by
-   * created_at), the key id counts.
+   * created_at), the key id counts, the tenant's version counter.
    * ARGV: expected version (`*` for any), user id, created_at (kept when already
    * set), then field/value pairs, which include status, sealed, kid, refreshed_at.
-   * Returns the new version, or nil when the version did not match.
+   * Returns the new version, or nil when the version did not match. Versions
+   * come from the tenant's counter, not the record: a record deleted and made
+   * again never repeats one, so a refresh that read the old record cannot
+   * compare-and-set over the new one.
    */
   obConnPut: {
-    numberOfKeys: 6,
+    numberOfKeys: 7,
     lua: `
 local current = redis.call('HGET', KEYS[1], 'v')
 if ARGV[1] ~= '*' and current ~= ARGV[1] then return false end
@@ -64,7 +67,12 @@ if current then
     redis.call('HDEL', KEYS[6], kid)
   end
 end
-local version = (tonumber(current) or 0) + 1
+local version = redis.call('INCR', KEYS[7])
+-- Records written before the counter existed may be ahead of it.
+if current and version <= tonumber(current) then
+  version = tonumber(current) + 1
+  redis.call('SET', KEYS[7], version)
+end
 redis.call('HSET', KEYS[1], 'v', version, unpack(ARGV, 4))
 redis.call('HSETNX', KEYS[1], 'created_at', ARGV[3])
 if fields.sealed ~= '' then redis.call('HINCRBY', KEYS[6], fields.kid, 1) end
@@ -96,7 +104,7 @@ redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
 return 1`,
   },
   /**
-   * Deletes a connection, its index entries and its count. KEYS: as obConnPut.
+   * Deletes a connection, its index entries and its count. KEYS: obConnPut's first six.
    * ARGV: user id. Returns the deleted record's metadata as field/value pairs
    * (never the sealed tokens), or an empty list when there was none.
    */
