@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { Bindings, ChildLoggerOptions, Logger, LoggerOptions } from 'pino'
+import { stdSerializers, type Bindings, type ChildLoggerOptions, type Logger, type LoggerOptions } from 'pino'
 
 /**
  * Names of fields that can hold a token, a code, a verifier, a state, a key,
@@ -39,6 +39,8 @@ export const REDACTED_PATHS = [
   'req.headers.cookie',
   'req.headers["x-api-authorization"]',
   'res.headers["set-cookie"]',
+  // ioredis hangs the command and its arguments on a Redis error (sealed token sets, key hashes).
+  '*.command',
   ...SECRET_FIELDS.filter((field) => field !== 'code').map((field) => (/^[A-Za-z_]+$/.test(field) ? field : `["${field}"]`)),
   ...SECRET_FIELDS.map((field) => (/^[A-Za-z_]+$/.test(field) ? `*.${field}` : `*["${field}"]`)),
 ]
@@ -56,8 +58,21 @@ export function loggerOptions(level: string): LoggerOptions {
       req(request: FastifyRequest) {
         return { method: request.method, route: request.routeOptions?.url ?? '(no route)' }
       },
+      err: errorWithoutCommand,
     },
   }
+}
+
+/**
+ * pino's error serializer, less the `command` ioredis attaches to an error reply
+ * (`{name, args}`: the arguments of a write are sealed token sets, key hashes,
+ * sealed PKCE verifiers). The reply's own words stay in the message.
+ */
+export function errorWithoutCommand(error: unknown): unknown {
+  const serialized = stdSerializers.err(error as Error) as unknown
+  if (typeof serialized !== 'object' || serialized === null) return serialized
+  const { command: _command, ...rest } = serialized as Record<string, unknown>
+  return rest
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/

@@ -46,6 +46,8 @@ export function isRedisUnavailable(error: unknown): boolean {
   if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE'].includes(code)) return true
   // During a cluster failover: `Too many Cluster redirections` (ioredis gave up following a
   // slot), and `MOVED`/`ASK` replies that an auto-pipeline hit alongside a closed connection
-  // hands back as they are. Each means "this slot is moving: try again shortly".
-  return /^(Command timed out|Connection is closed|Stream isn't writeable|Failed to refresh slots cache|Cluster is disconnected|Too many Cluster redirections|MOVED |ASK |CLUSTERDOWN|LOADING|TRYAGAIN|MASTERDOWN|READONLY)/.test(error.message)
+  // hands back as they are. Each means "this slot is moving: try again shortly". And a Redis
+  // that answers but cannot take the command now: full (`OOM`, under `noeviction`), running a
+  // slow script (`BUSY`), unable to persist (`MISCONF`), short of replicas (`NOREPLICAS`).
+  return /^(Command timed out|Connection is closed|Stream isn't writeable|Failed to refresh slots cache|Cluster is disconnected|Too many Cluster redirections|MOVED |ASK |CLUSTERDOWN|LOADING|TRYAGAIN|MASTERDOWN|READONLY|OOM |BUSY |MISCONF |NOREPLICAS )/.test(error.message)
 }

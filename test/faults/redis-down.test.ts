@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis'
 import t from 'tap'
 import { connectVia, createAppVia, startFleetBase, tokenVia } from '../helpers/fleet.js'
 import { startOwnRedis } from '../helpers/redis-server.js'
@@ -81,4 +82,25 @@ t.test('Redis down mid-load: quick 503s (code 9, Retry-After), no crash, and by 
   t.same(after, before, 'the stored token sets survived the Redis restart (AOF): no user has to connect again')
   t.equal((await sandbox.counters()).reuse_detections, 0)
   t.equal(await replica.stop(), 0, 'and it still shuts down cleanly')
+})
+
+t.test('a full Redis (maxmemory under noeviction): writes answer 503 code 9 with Retry-After, and no sealed value reaches the logs', { skip: REDIS_CLUSTER_NODES === undefined ? false : 'runs once, in the standalone run: it brings its own standalone redis-server' }, async (t) => {
+  const redis = await startOwnRedis(t)
+  const { env } = await startFleetBase(t, {}, { REDIS_URL: redis.url, REDIS_CLUSTER_NODES: '', LOG_LEVEL: 'debug' })
+  const replica = await startReplica(t, env)
+  const key = await createAppVia(replica.url)
+  t.equal((await connectVia(replica.url, replica.url, key, 'acme', 'alice', 'alice')).status, 200)
+
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
+  await admin.config('SET', 'maxmemory-policy', 'noeviction')
+  await admin.config('SET', 'maxmemory', '1')
+  const answers = [
+    await call(`${replica.url}/v1/token`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ tenant_id: 'acme', user_id: 'alice' }) }),
+    await call(`${replica.url}/v1/connect-sessions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ tenant_id: 'acme', user_id: 'bob' }) }),
+  ]
+  for (const answer of answers) t.same([answer.status, answer.code, Number(answer.retryAfter) >= 1], [503, '9', true], 'Redis unavailable, try again')
+  await admin.config('SET', 'maxmemory', '0')
+  t.equal((await call(`${replica.url}/v1/token`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ tenant_id: 'acme', user_id: 'alice' }) })).status, 200, 'served again once there is room')
+  t.notMatch(replica.output.join('\n'), /eyJ[\w-]{20,}/, 'no sealed value (JWE) in any log line')
 })

@@ -21,6 +21,20 @@ t.test('every field that can hold a secret is redacted, at the top of a line and
   t.match(line, /"\[redacted\]"/)
 })
 
+t.test('a Redis error reply is logged without the command ioredis hangs on it (its arguments are sealed tokens, key hashes)', async (t) => {
+  const { log, lines } = capture()
+  const reply = Object.assign(new Error('OOM command not allowed when used memory > maxmemory.'), {
+    name: 'ReplyError',
+    command: { name: 'evalsha', args: ['0123abcd', '7', 'ob:{t:acme}:c:alice', 'sealed', 'eyJhbGciOiJkaXIi.secret-jwe'] },
+  })
+  log.error({ err: reply }, 'internal')
+  log.error({ failure: { command: reply.command } }, 'elsewhere')
+  const text = lines.join('\n')
+  t.notMatch(text, /secret-jwe|evalsha/, 'neither the arguments nor the command')
+  t.match(lines[0], /OOM command not allowed/, "the reply's own words stay")
+  t.match(lines[0], /"type":"Error"/)
+})
+
 t.test('the broker\'s own error code stays readable at the top of a line', async (t) => {
   const { log, lines } = capture()
   log.error({ code: '0' }, 'internal')
