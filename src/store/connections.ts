@@ -224,9 +224,12 @@ export class ConnectionStore {
     await this.redis.obUnlock(this.keys.refreshLock(tenantId, userId), owner)
   }
 
-  /** Marks the connection as cooling down after a OneUp failure. */
-  async coolDown(tenantId: string, userId: string, ms: number): Promise<void> {
-    await this.redis.set(this.keys.refreshCooldown(tenantId, userId), '1', 'PX', ms)
+  /**
+   * Marks the connection as cooling down after a OneUp failure, for the record
+   * at `version` only: a connection made again meanwhile is not held back.
+   */
+  async coolDown(tenantId: string, userId: string, version: number, ms: number): Promise<void> {
+    await this.redis.set(this.keys.refreshCooldown(tenantId, userId), String(version), 'PX', ms)
   }
 
   /**

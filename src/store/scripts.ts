@@ -219,7 +219,7 @@ return out`,
    * behind every queued request, so the refresh path keeps them few):
    * KEYS: connection, lock, cooldown. ARGV: the version the caller saw, owner, lock ms.
    * Returns `{0}` no record; `{1, record}` the version moved on (someone refreshed);
-   * `{2, ms}` cooling down after a OneUp failure; `{3}` another holder is refreshing;
+   * `{2, ms}` cooling down after a OneUp failure (of this version of the record); `{3}` another holder is refreshing;
    * `{4, record}` the lock is now this owner's. A record is HGETALL's flat list.
    */
   obRefreshBegin: {
@@ -229,7 +229,7 @@ local v = redis.call('HGET', KEYS[1], 'v')
 if not v then return {0} end
 if v ~= ARGV[1] then return {1, redis.call('HGETALL', KEYS[1])} end
 local cooling = redis.call('PTTL', KEYS[3])
-if cooling > 0 then return {2, cooling} end
+if cooling > 0 and redis.call('GET', KEYS[3]) == v then return {2, cooling} end
 if redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3], 'NX') then return {4, redis.call('HGETALL', KEYS[1])} end
 return {3}`,
   },

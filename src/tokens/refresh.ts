@@ -52,7 +52,9 @@ export interface RefreshDeps {
 /**
  * Refreshes connections so that at most one refresh per connection is in flight
  * across every replica:
- * - callers in one process share one promise;
+ * - callers in one process that read the same record share one promise (a
+ *   caller that read a newer one, e.g. after a reconnect, does not join a
+ *   refresh of the old one);
  * - across processes a Redis lock with an owner token decides who calls OneUp,
  *   released by compare-and-delete; the others poll the same script (one small
  *   answer per interval per process) until the record changes, and take it;
@@ -75,7 +77,7 @@ export class RefreshCoordinator {
    * logger of the request that asked (its lines carry the request id).
    */
   refresh(tenantId: string, userId: string, seen: { version: number }, log: Log = this.deps.log): Promise<OpenConnection> {
-    const key = `${tenantId}\n${userId}`
+    const key = `${tenantId}\n${userId}\n${seen.version}`
     let running = this.inflight.get(key)
     if (running === undefined) {
       running = this.run(tenantId, userId, seen.version, log).finally(() => this.inflight.delete(key))
@@ -134,7 +136,12 @@ export class RefreshCoordinator {
     } catch (error) {
       const failure = error instanceof OneUpError ? error : new OneUpError('unavailable', 'refresh failed', { cause: error })
       if (failure.isInvalidGrant) {
-        await this.markReauthRequired(tenantId, userId, connection)
+        if (!(await this.markReauthRequired(tenantId, userId, connection))) {
+          // Deleted or connected again while OneUp answered: the refusal was the old connection's.
+          log.info({ tenant_id: tenantId, user_id: userId, outcome: 'superseded' }, 'refresh refused for a connection replaced meanwhile')
+          events.emit('refresh', { tenantId, userId, outcome: 'superseded', ms: this.now() - started })
+          return this.current(tenantId, userId)
+        }
         const ms = this.now() - started
         log.warn({ tenant_id: tenantId, user_id: userId, outcome: 'reauth_required', ms }, 'refresh refused by OneUp: the user must connect again')
         if (attempts.answerMaybeLost) {
@@ -149,7 +156,7 @@ export class RefreshCoordinator {
         events.emit('connection.reauth_required', { tenantId, userId, appId: connection.appId })
         throw reauthRequired()
       }
-      await store.coolDown(tenantId, userId, this.deps.policy.cooldownMs)
+      await store.coolDown(tenantId, userId, connection.version, this.deps.policy.cooldownMs)
       const ms = this.now() - started
       log.warn({ tenant_id: tenantId, user_id: userId, outcome: 'failed', ms, oneup: failure.message }, 'refresh failed; the stored refresh token is kept')
       const failed: BrokerEventMap['refresh'][0] = { tenantId, userId, outcome: 'failed', ms }
@@ -239,15 +246,17 @@ export class RefreshCoordinator {
     }
   }
 
-  private async markReauthRequired(tenantId: string, userId: string, connection: StoredConnection): Promise<void> {
+  /** Marks the record refused by OneUp; false when it changed meanwhile (a new connection: not this one's fate). */
+  private async markReauthRequired(tenantId: string, userId: string, connection: StoredConnection): Promise<boolean> {
     const now = this.now()
-    await this.deps.store.write(
+    const version = await this.deps.store.write(
       tenantId,
       userId,
       connection.version,
       { ...connection, status: 'reauth_required', sealed: '', accessExpiresAt: 0 },
       now,
     )
+    return version !== undefined
   }
 
   private async current(tenantId: string, userId: string): Promise<OpenConnection> {
