@@ -9,6 +9,7 @@ import type { OneUpClient } from '../oneup/client.js'
 import { OneUpError } from '../oneup/errors.js'
 import type { ConnectionStore } from '../store/connections.js'
 import type { FlowStore } from '../store/flows.js'
+import { isRedisUnavailable } from '../store/redis.js'
 import { allowsTenant, type AuthenticatedApp } from '../apps/authenticator.js'
 import type { TokenOpener } from '../tokens/token-set.js'
 import { checkReturnTo } from './return-to.js'
@@ -155,7 +156,7 @@ export class ConnectService {
       return rejected('other_browser')
     }
 
-    const finished = (status: 'connected' | 'error', error?: string, description?: string, oneupError?: string): CallbackOutcome => {
+    const finished: FinishFlow = (status, error, description, oneupError) => {
       const ms = this.now() - started
       log.info({ tenant_id: flow.tenantId, user_id: flow.userId, app_id: flow.appId, flow: status, error, ms }, 'connect flow finished')
       this.deps.events.emit('flow', {
@@ -174,14 +175,33 @@ export class ConnectService {
       const description = [params.error_description, params.error_hint].filter((part) => part !== undefined && part !== '').join(' ')
       return finished('error', oauthErrorId(params.error), description === '' ? undefined : description)
     }
-    if (params.code === undefined || params.code === '') return finished('error', 'invalid_callback', 'OneUp sent neither a code nor an error.')
+    const { code } = params
+    if (code === undefined || code === '') return finished('error', 'invalid_callback', 'OneUp sent neither a code nor an error.')
+    try {
+      return await this.exchangeAndStore(flow, params.state, code, finished)
+    } catch (error) {
+      // The state is spent, and perhaps the code: the browser cannot retry this callback, but it can
+      // go back to the app with an answer (rather than a dead end) and connect again from there.
+      if (!isRedisUnavailable(error)) throw error
+      log.warn({ err: error, tenant_id: flow.tenantId, user_id: flow.userId }, 'Redis unavailable while finishing a connect flow')
+      return finished('error', 'store_unavailable')
+    }
+  }
+
+  /** Exchanges the code and stores the token set: the part of the callback that needs OneUp and Redis. */
+  private async exchangeAndStore(
+    flow: FlowState,
+    state: string,
+    code: string,
+    finished: FinishFlow,
+  ): Promise<CallbackOutcome> {
     // A link connects one OneUp account, once: a second browser's flow on the same link
     // (a forwarded or leaked link) must not replace the account the first one connected.
     if ((await this.deps.flows.getSession(flow.sessionHash)) === undefined) return finished('error', 'link_used')
 
     let tokens
     try {
-      tokens = await this.deps.oneup.exchangeCode({ code: params.code, state: params.state, verifier: flow.verifier })
+      tokens = await this.deps.oneup.exchangeCode({ code, state, verifier: flow.verifier })
     } catch (error) {
       if (error instanceof OneUpError && error.kind === 'oauth') {
         return finished('error', error.oauthError ?? 'oneup_error', error.description, error.oauthError ?? 'oneup_error')
@@ -222,6 +242,9 @@ export class ConnectService {
     return finished('connected')
   }
 }
+
+/** Ends a flow: logs it, reports it, and says where the browser goes. */
+type FinishFlow = (status: 'connected' | 'error', error?: string, description?: string, oneupError?: string) => CallbackOutcome
 
 const flowBinding = (stateHash: string) => `flow:${stateHash}`
 

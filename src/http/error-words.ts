@@ -12,6 +12,7 @@ const WORDS: Record<string, string> = {
   no_refresh_token: 'OneUp did not grant lasting access, so nothing was connected.',
   link_used: 'This connect link was already used or has expired, so nothing was connected. Please start again from the app.',
   invalid_callback: 'OneUp sent you back without an answer. Please start again from the app.',
+  store_unavailable: 'Something went wrong on our side while connecting. Please start again from the app in a moment.',
   login_required: 'You were not signed in to OneUp. Please start again from the app.',
   consent_required: 'OneUp needs your consent to connect. Please start again from the app.',
 }
@@ -22,7 +23,7 @@ export function flowErrorWords(error: string): string {
 }
 
 /** OneUp's own words are only worth adding when ours do not already say it all. */
-export const showsOneUpWords = (error: string): boolean => error !== 'oneup_unavailable' && error !== 'access_denied'
+export const showsOneUpWords = (error: string): boolean => error !== 'oneup_unavailable' && error !== 'access_denied' && error !== 'store_unavailable'
 
 /** The connect link page: unknown, expired or already used (the broker cannot tell which, on purpose). */
 export const EXPIRED_LINK = {

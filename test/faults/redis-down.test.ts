@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { connectVia, createAppVia, startFleetBase, tokenVia } from '../helpers/fleet.js'
+import { RETURN_ORIGIN, startHarness, walkToCallback } from '../helpers/harness.js'
 import { startOwnRedis } from '../helpers/redis-server.js'
 import { startReplica } from '../helpers/replica.js'
 import { REDIS_CLUSTER_NODES } from '../helpers/redis.js'
@@ -103,4 +104,28 @@ t.test('a full Redis (maxmemory under noeviction): writes answer 503 code 9 with
   await admin.config('SET', 'maxmemory', '0')
   t.equal((await call(`${replica.url}/v1/token`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ tenant_id: 'acme', user_id: 'alice' }) })).status, 200, 'served again once there is room')
   t.notMatch(replica.output.join('\n'), /eyJ[\w-]{20,}/, 'no sealed value (JWE) in any log line')
+})
+
+t.test('Redis failing after the state is spent sends the browser back to the app with error=store_unavailable, not to a dead end', { skip: REDIS_CLUSTER_NODES === undefined ? false : 'runs once, in the standalone run: it brings its own standalone redis-server' }, async (t) => {
+  const redis = await startOwnRedis(t)
+  const h = await startHarness(t, { env: { REDIS_URL: redis.url, REDIS_CLUSTER_NODES: '' } })
+  const { key } = await h.createApp()
+  const link = (await h.asApp(key, 'POST', '/v1/connect-sessions', { tenant_id: 'acme', user_id: 'alice', return_to: `${RETURN_ORIGIN}/done` })).json().url
+  const flow = await walkToCallback(h.app, link, { username: 'alice' })
+
+  // The state is consumed, then Redis goes away while OneUp takes its time over the code.
+  await h.sandbox.control('/faults', 'POST', { mode: 'hang', ms: 1000, count: 1 })
+  const answered = h.app.inject({ method: 'GET', url: flow.callbackUrl.pathname + flow.callbackUrl.search, cookies: flow.cookies })
+  while ((await h.sandbox.counters()).token_requests === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+  await redis.kill()
+  const callback = await answered
+  t.equal(callback.statusCode, 303)
+  t.equal(callback.headers.location, `${RETURN_ORIGIN}/done?status=error&error=store_unavailable`, 'the app learns what happened')
+  t.match(h.logs.join('\n'), /Redis unavailable while finishing a connect flow/)
+
+  await redis.start()
+  const again = (await h.asApp(key, 'POST', '/v1/connect-sessions', { tenant_id: 'acme', user_id: 'alice', return_to: `${RETURN_ORIGIN}/done` })).json().url
+  const retried = await walkToCallback(h.app, again, { username: 'alice' })
+  const done = await h.app.inject({ method: 'GET', url: retried.callbackUrl.pathname + retried.callbackUrl.search, cookies: retried.cookies })
+  t.equal(done.headers.location, `${RETURN_ORIGIN}/done?status=connected`, 'and the user connects from the app again')
 })
