@@ -43,7 +43,8 @@ function redisErrorLogger(log: FastifyBaseLogger): (error: Error) => void {
     const now = Date.now()
     if (now - last < 10_000) return
     last = now
-    log.error({ err: { message: error.message, code: (error as { code?: string }).code } }, 'Redis connection error')
+    // Not `code` (redacted everywhere as a possible OAuth code): `redis_error` is ECONNREFUSED and the like.
+    log.error({ err: { message: error.message }, redis_error: (error as { code?: string }).code }, 'Redis connection error')
   }
 }
 

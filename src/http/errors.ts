@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { BrokerError } from '../errors.js'
+import { onceEvery } from '../log.js'
 import { isRedisUnavailable } from '../store/redis.js'
 import { EXPIRED_LINK } from './error-words.js'
 import { PAGE_HEADERS, renderPage } from './pages.js'
@@ -70,9 +71,14 @@ export function sendUnroutable(request: FastifyRequest, reply: FastifyReply, cau
 
 /** One error handler and one not-found handler for the whole app. */
 export function registerErrorHandling(app: FastifyInstance): void {
+  // During an outage every request fails the same way: one line every 10 s says so (the
+  // connection error logger says why), not one line with a stack per request.
+  const storeDownLogged = onceEvery(10_000)
   app.setErrorHandler((error, request, reply) => {
     const brokerError = toBrokerError(error)
-    if (brokerError.status >= 500) {
+    if (brokerError.kind === 'StoreUnavailable') {
+      if (storeDownLogged()) request.log.error({ err: brokerError.cause ?? error, code: brokerError.code }, 'Redis unavailable: answering 503 code 9 (logged once every 10 s)')
+    } else if (brokerError.status >= 500) {
       const cause = brokerError.kind === 'Internal' ? error : (brokerError.cause ?? error)
       request.log.error({ err: cause, code: brokerError.code }, brokerError.message)
     }

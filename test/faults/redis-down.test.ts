@@ -78,6 +78,8 @@ t.test('Redis down mid-load: quick 503s (code 9, Retry-After), no crash, and by 
   // A bound, not a speed: one command timeout (2 s) plus one reconnection attempt, with room for a loaded machine.
   t.ok(outage.every((a) => a.ms < 8_000), `no request hung (slowest ${Math.max(...outage.map((a) => a.ms))} ms)`)
   t.equal(replica.process.exitCode, null, 'the replica never exited')
+  const outageLines = replica.output.filter((line) => line.includes('answering 503'))
+  t.ok(outageLines.length >= 1 && outageLines.length <= 2, `the outage is logged once every 10 s, not once per request (${outageLines.length} lines for ${outage.length} answers)`)
 
   const after = { alice: (await token('alice')).accessToken, bob: (await token('bob')).accessToken }
   t.same(after, before, 'the stored token sets survived the Redis restart (AOF): no user has to connect again')
