@@ -11,6 +11,12 @@ export const TOKEN_NOT_ACTIVE = {
 /** The seed's answer past the rate limit (code 4, HTTP 429). */
 export const RATE_LIMITED = { error: { status: 429, code: '4', message: 'Rate limited.' } } as const
 
+/** The seed's answer for a path or method it has no resource for (code 2, HTTP 404). */
+export const NOT_FOUND = { error: { status: 404, code: '2', message: 'The resource was not found.' } } as const
+
+/** The seed's answer for a request it could not parse (code 5, HTTP 400). */
+export const UNPARSABLE = { error: { status: 400, code: '5', message: 'The request was not parsed. Please double-check the content of the request.' } } as const
+
 // The seed's code 0, for whatever breaks inside the sandbox.
 const INTERNAL = {
   error: { status: 500, code: '0', message: 'Oops something went wrong. Please contact us so the OneUp team can investigate.' },

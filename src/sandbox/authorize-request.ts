@@ -4,16 +4,19 @@ import type { AuthorizationRequest } from './pending.js'
 import { readPkceChallenge } from './pkce.js'
 import { ONEUP_SCOPE } from './token-grants.js'
 
-/** The query of `GET /oauth2/auth`. */
+/** The query of `GET /oauth2/auth`; a parameter sent more than once is an array. */
 export interface AuthorizeQuery {
-  response_type?: string
-  client_id?: string
-  redirect_uri?: string
-  scope?: string
-  state?: string
-  code_challenge?: string
-  code_challenge_method?: string
+  response_type?: string | string[]
+  client_id?: string | string[]
+  redirect_uri?: string | string[]
+  scope?: string | string[]
+  state?: string | string[]
+  code_challenge?: string | string[]
+  code_challenge_method?: string | string[]
 }
+
+/** A parameter's value, or undefined when it is missing or was sent more than once. */
+const once = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? undefined : value)
 
 /** What to do with an authorization request. */
 export type AuthorizeOutcome =
@@ -33,11 +36,12 @@ export function checkAuthorizeRequest(
   query: AuthorizeQuery,
   lookup: (id: string) => SandboxClient | undefined,
 ): AuthorizeOutcome {
-  const client = query.client_id ? lookup(query.client_id) : undefined
+  const clientId = once(query.client_id)
+  const client = clientId ? lookup(clientId) : undefined
   if (!client) {
     return { kind: 'untrusted', message: 'The client_id is missing or unknown to OneUp.' }
   }
-  const redirectUri = query.redirect_uri
+  const redirectUri = once(query.redirect_uri)
   // The seed: "omitting or sending an invalid redirect_uri or client_id, an error page will be
   // displayed to the user given that the Authorization Server cannot trust the redirect_uri."
   if (!redirectUri || !client.redirectUris.includes(redirectUri)) {
@@ -45,11 +49,16 @@ export function checkAuthorizeRequest(
   }
 
   // An over-long state is not sent back either: the error redirect stays small.
-  const state = query.state !== undefined && query.state.length > MAX_STATE_LENGTH ? undefined : query.state
+  const sentState = once(query.state)
+  const state = sentState !== undefined && sentState.length > MAX_STATE_LENGTH ? undefined : sentState
   const refuse = (error: OAuthError): AuthorizeOutcome => ({
     kind: 'redirect',
     location: errorRedirect(redirectUri, error, state),
   })
+  const repeated = Object.entries(query).find(([, value]) => Array.isArray(value))?.[0]
+  if (repeated !== undefined) {
+    return refuse(new OAuthError('invalid_request', `The request includes the ${repeated} parameter more than once.`))
+  }
   if (query.response_type !== 'code') {
     return refuse(new OAuthError('unsupported_response_type', 'The response_type must be code.'))
   }
@@ -64,7 +73,7 @@ export function checkAuthorizeRequest(
       ),
     )
   }
-  const pkce = readPkceChallenge(query.code_challenge, query.code_challenge_method)
+  const pkce = readPkceChallenge(once(query.code_challenge), once(query.code_challenge_method))
   if (!pkce.ok) return refuse(new OAuthError('invalid_request', pkce.hint))
 
   return {

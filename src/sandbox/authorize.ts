@@ -9,14 +9,16 @@ import type { SandboxState } from './state.js'
 import { SANDBOX_CSS } from './stylesheet.js'
 import { FEATURED_USERS, USERNAME_PATTERN, userFor } from './users.js'
 
+// A parameter sent twice arrives as an array: `checkAuthorizeRequest` refuses it the OAuth way.
+const Parameter = Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())]))
 const AuthorizeQuery = Type.Object({
-  response_type: Type.Optional(Type.String()),
-  client_id: Type.Optional(Type.String()),
-  redirect_uri: Type.Optional(Type.String()),
-  scope: Type.Optional(Type.String()),
-  state: Type.Optional(Type.String()),
-  code_challenge: Type.Optional(Type.String()),
-  code_challenge_method: Type.Optional(Type.String()),
+  response_type: Parameter,
+  client_id: Parameter,
+  redirect_uri: Parameter,
+  scope: Parameter,
+  state: Parameter,
+  code_challenge: Parameter,
+  code_challenge_method: Parameter,
 })
 
 const LoginForm = Type.Object({

@@ -79,3 +79,15 @@ t.test('the rate limit can change at run time', async (t) => {
   t.equal((await me(sandbox, tokens.access_token)).status, 200)
   t.equal((await me(sandbox, tokens.access_token)).status, 429)
 })
+
+t.test('unknown paths and methods, and URLs that do not parse, answer in the seed\'s error format', async (t) => {
+  const sandbox = await startSandbox(t)
+  for (const [method, path] of [['GET', '/v1/customers'], ['DELETE', '/v1/me'], ['GET', '/nothing']] as const) {
+    const res = await fetch(sandbox.url(path), { method })
+    t.equal(res.status, 404, `${method} ${path}`)
+    t.same(await res.json(), { error: { status: 404, code: '2', message: 'The resource was not found.' } })
+  }
+  const mangled = await fetch(sandbox.url('/v1/me%zz'))
+  t.equal(mangled.status, 400)
+  t.same(await mangled.json(), { error: { status: 400, code: '5', message: 'The request was not parsed. Please double-check the content of the request.' } })
+})

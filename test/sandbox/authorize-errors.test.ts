@@ -119,3 +119,17 @@ t.test('every value on the pages is escaped', async (t) => {
   t.notMatch(page, /<b>"evil"/)
   t.match(page, /&lt;b&gt;&quot;evil&quot;&amp;/)
 })
+
+t.test('a parameter sent twice is invalid_request, sent back to a trusted redirect_uri', async (t) => {
+  const sandbox = await startSandbox(t)
+  const res = await fetch(sandbox.url(`/oauth2/auth?${authorizeQuery()}&scope=offline_access`), { redirect: 'manual' })
+  t.equal(res.status, 303)
+  const location = new URL(res.headers.get('location') ?? '')
+  t.equal(`${location.origin}${location.pathname}`, REDIRECT_URI)
+  t.equal(location.searchParams.get('error'), 'invalid_request')
+  t.match(location.searchParams.get('error_hint'), /scope parameter more than once/)
+  t.equal(location.searchParams.get('state'), 'state-0123456789')
+  const twoClients = await fetch(sandbox.url(`/oauth2/auth?${authorizeQuery()}&client_id=other`), { redirect: 'manual' })
+  t.equal(twoClients.status, 400, 'two client ids: no client to trust, so a page')
+  t.equal(twoClients.headers.get('location'), null)
+})
