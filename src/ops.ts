@@ -100,7 +100,7 @@ export function createOps(core: OpsCore, options: OpsOptions) {
     refresher: core.refresher,
     // A little shorter than the interval: a timer that fires a millisecond early must not
     // find this replica's own lease from the last sweep and skip one.
-    lease: () => new Lease(redis, keys.sweepLock(), keepAlivePolicy.intervalMs - Math.min(1000, keepAlivePolicy.intervalMs / 10)),
+    lease: () => new Lease(redis, keys.sweepLock(), keepAlivePolicy.intervalMs - Math.min(1000, Math.floor(keepAlivePolicy.intervalMs / 10))),
     policy: keepAlivePolicy,
     log,
     now,

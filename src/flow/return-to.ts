@@ -26,17 +26,20 @@ export function checkReturnTo(returnTo: string, allowedOrigins: readonly string[
   return url.href
 }
 
+/** The parameters the broker adds to `return_to` (`error` only on failure). */
+const OUTCOME_PARAMETERS = ['status', 'error']
+
 /**
  * `return_to` with the broker's outcome parameters added. Its own query string is
  * kept byte for byte (an app may sign its URL, or read its raw query), except
- * pairs named like an outcome parameter, dropped so that each appears once.
+ * pairs named `status` or `error`, always dropped: the app reads only the broker's.
  */
 export function withOutcome(returnTo: string, outcome: Record<string, string>): string {
   const url = new URL(returnTo)
   const kept = url.search
     .slice(1)
     .split('&')
-    .filter((pair) => pair !== '' && !Object.hasOwn(outcome, pairName(pair)))
+    .filter((pair) => pair !== '' && !OUTCOME_PARAMETERS.includes(pairName(pair)) && !Object.hasOwn(outcome, pairName(pair)))
   url.search = `?${[...kept, new URLSearchParams(outcome).toString()].join('&')}`
   return url.href
 }

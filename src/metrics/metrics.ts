@@ -46,6 +46,8 @@ const KNOWN_ERRORS = new Set([
   'oneup_error',
   'no_refresh_token',
   'invalid_callback',
+  'link_used',
+  'store_unavailable',
   'unavailable',
   // Rejected callbacks.
   'missing_state',

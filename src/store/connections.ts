@@ -206,7 +206,7 @@ export class ConnectionStore {
     return counts
   }
 
-  /** The record, its four index keys and its tenant's key counts: what obConnPut and obConnDelete touch. */
+  /** The record, its four index keys and its tenant's key counts: what obConnDelete touches (obConnPut adds the version counter). */
   private recordKeys(tenantId: string, userId: string): string[] {
     const { keys } = this
     return [

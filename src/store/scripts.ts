@@ -279,6 +279,8 @@ return #due`,
    * added in one step, so concurrent registrations cannot pass the cap).
    * KEYS: endpoint ids set, the new endpoint's hash. ARGV: endpoint id, app id,
    * max, then the hash's field/value pairs (with app_id). Returns 1, or 0 when full.
+   * It also reads the other endpoints' hashes, named from the new one's prefix: all
+   * share the `{wh}` hash tag, so on Redis Cluster they are on this script's node.
    */
   obWebhookCreate: {
     numberOfKeys: 2,

@@ -21,6 +21,8 @@ export interface Delivery {
   /** The exact body to send (the same bytes on every attempt). */
   body: string
   attempt: number
+  /** Times it waited for a slot of its endpoint (not attempts: nothing was sent). */
+  deferrals?: number
 }
 
 /** Consumer group of every replica's deliverer. */
@@ -124,7 +126,9 @@ export class WebhookStore {
     let fresh: unknown
     try {
       claimed = await this.redis.xautoclaim(queue, DELIVERERS, consumer, staleMs, '0-0', 'COUNT', count)
-      fresh = await this.redis.xreadgroup('GROUP', DELIVERERS, consumer, 'COUNT', count, 'STREAMS', queue, '>')
+      // At most `count` in all: what was taken over first, then new ones.
+      const left = count - ((claimed as [string, unknown[]] | null)?.[1]?.length ?? 0)
+      fresh = left > 0 ? await this.redis.xreadgroup('GROUP', DELIVERERS, consumer, 'COUNT', left, 'STREAMS', queue, '>') : null
     } catch (error) {
       // No group yet: nothing was ever queued.
       if (error instanceof Error && error.message.startsWith('NOGROUP')) return []

@@ -49,6 +49,8 @@ const MAX_IN_FLIGHT = 20
  * endpoints' deliveries go on at their own pace.
  */
 const MAX_IN_FLIGHT_PER_ENDPOINT = 4
+/** Longest wait for a slot of a busy endpoint before looking again. */
+const MAX_DEFERRAL_MS = 60_000
 
 export interface DispatcherDeps {
   store: WebhookStore
@@ -77,8 +79,8 @@ export class WebhookDispatcher {
   private ticking: Promise<void> | undefined
   private again = false
   private stopped = false
-  /** Ends the attempts in flight when the process stops: a hanging receiver must not hold up the shutdown. */
-  private readonly stopping = new AbortController()
+  /** The attempts in flight, ended when the process stops: a hanging receiver must not hold up the shutdown. */
+  private readonly attempts = new Set<AbortController>()
   /** Wakes a round waiting for a free slot (an attempt ended, or something new was queued). */
   private nudge: (() => void) | undefined
   private readonly inFlight = new Map<string, number>()
@@ -139,7 +141,7 @@ export class WebhookDispatcher {
   async stop(): Promise<void> {
     this.stopped = true
     clearInterval(this.timer)
-    this.stopping.abort()
+    for (const attempt of this.attempts) attempt.abort()
     this.nudge?.()
     await this.ticking
     await this.deps.store.prune(this.consumer, this.pruneAfterMs).catch((error: unknown) => this.deps.log.warn({ err: error }, 'could not leave the webhook consumer group'))
@@ -190,6 +192,11 @@ export class WebhookDispatcher {
           running.add(attempt)
         }
         if (running.size === 0) break
+        // A wake() while this round was busy with Redis: look again before waiting.
+        if (this.again) {
+          this.again = false
+          continue
+        }
         if (batch.length === 0 || running.size >= MAX_IN_FLIGHT) await this.slotOrNews()
       }
     } finally {
@@ -213,8 +220,12 @@ export class WebhookDispatcher {
     const busy = this.inFlight.get(delivery.webhookId) ?? 0
     try {
       if (busy >= MAX_IN_FLIGHT_PER_ENDPOINT) {
-        // Its endpoint has its share in flight: this one waits in the retry set (same attempt).
-        await store.retryAt(entryId, delivery, this.now() + policy.pollMs)
+        // Its endpoint has its share in flight: this one waits in the retry set, as the same
+        // attempt, a little longer each time, so that a hanging endpoint's backlog does not
+        // cycle through Redis (ahead of other endpoints' retries) at every poll.
+        const deferrals = (delivery.deferrals ?? 0) + 1
+        const wait = backoff({ baseBackoffMs: policy.pollMs, maxBackoffMs: MAX_DEFERRAL_MS }, deferrals)
+        await store.retryAt(entryId, { ...delivery, deferrals }, this.now() + wait)
         return
       }
       this.inFlight.set(delivery.webhookId, busy + 1)
@@ -240,7 +251,7 @@ export class WebhookDispatcher {
       return
     }
     const failure = await this.attempt(webhook, delivery)
-    if (failure !== undefined && this.stopping.signal.aborted) {
+    if (failure !== undefined && this.stopped) {
       // Cut short by the shutdown: not the receiver's fault, so not an attempt; due at once elsewhere.
       await store.retryAt(entryId, delivery, this.now())
       return
@@ -259,7 +270,7 @@ export class WebhookDispatcher {
       return
     }
     const wait = backoff(policy, delivery.attempt)
-    await store.retryAt(entryId, { ...delivery, attempt: delivery.attempt + 1 }, this.now() + wait)
+    await store.retryAt(entryId, { ...delivery, attempt: delivery.attempt + 1, deferrals: 0 }, this.now() + wait)
     log.info({ webhook_id: webhook.id, event_id: delivery.eventId, attempt: delivery.attempt, reason: failure, retry_in_ms: wait }, 'webhook delivery failed; will retry')
   }
 
@@ -276,13 +287,18 @@ export class WebhookDispatcher {
       'content-type': 'application/json',
       'user-agent': 'oneup-broker-webhooks/1',
     }
+    // One controller per attempt, for its timeout and for stop() (on Node 20, AbortSignal.any
+    // over a long-lived signal keeps every combined signal alive: a leak per attempt).
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(new DOMException('the receiver timed out', 'TimeoutError')), this.deps.policy.timeoutMs)
+    this.attempts.add(controller)
     try {
       const response = await (this.deps.fetch ?? fetch)(webhook.url, {
         method: 'POST',
         headers,
         body: delivery.body,
         redirect: 'manual',
-        signal: AbortSignal.any([AbortSignal.timeout(this.deps.policy.timeoutMs), this.stopping.signal]),
+        signal: controller.signal,
       })
       await response.body?.cancel().catch(() => undefined)
       return response.status >= 200 && response.status < 300 ? undefined : `the receiver answered ${response.status}`
@@ -290,6 +306,9 @@ export class WebhookDispatcher {
       const name = error instanceof Error ? error.name : 'Error'
       const code = (error as { cause?: { code?: unknown } }).cause?.code
       return name === 'TimeoutError' ? 'the receiver timed out' : `the receiver could not be reached (${typeof code === 'string' ? code : name})`
+    } finally {
+      clearTimeout(timer)
+      this.attempts.delete(controller)
     }
   }
 }

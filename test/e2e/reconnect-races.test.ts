@@ -72,7 +72,9 @@ t.test('OneUp refusing the old connection\'s refresh token does not mark the new
   t.equal(await oneupUserOf(h, app.key, 'acme', 'alice'), 'alice')
 })
 
-t.test('a hand-out for the new connection does not join the old connection\'s refresh', async (t) => {
+// (That it does not join the old refresh's promise shows in the force_refresh test below: here
+// the old refresh's fallback would serve bob too.)
+t.test('a hand-out for the new connection, made while the old refresh waits at OneUp, serves the new connection and tells the app nothing false', async (t) => {
   const events = new BrokerEvents()
   const seen = lifecycle(events)
   const { h, app } = await connected(t, events)

@@ -171,6 +171,24 @@ t.test('a delivery that keeps failing is given up after its last attempt, kept f
   t.match(audit.items[0], { actor: 'broker', action: 'webhook.given_up', webhook_id: hook.id, app_id: id, event: 'connection.created', reason: 'the receiver answered 500' })
 })
 
+t.test('an attempt the receiver does not answer in WEBHOOK_TIMEOUT_MS is a timeout, given up like any failure', async (t) => {
+  const receiver = await startReceiver(t, [0])
+  const h = await startHarness(t, { app: { ops: { deliveryPolicy: { baseBackoffMs: 40, pollMs: 50, timeoutMs: 200 } } }, env: { WEBHOOK_MAX_ATTEMPTS: '1' } })
+  const { id } = await h.createApp()
+  await h.app.inject({ method: 'POST', url: `/v1/admin/apps/${id}/webhooks`, headers: admin, payload: { url: receiver.url } })
+  await h.app.broker.dispatcher.publish('connection.created', { tenantId: 'acme', userId: 'alice', appId: id })
+  for (let i = 0; ; i += 1) {
+    const audit = (await h.app.inject({ method: 'GET', url: '/v1/admin/audit', headers: admin })).json()
+    const givenUp = audit.items.find((item: { action: string }) => item.action === 'webhook.given_up')
+    if (givenUp !== undefined) {
+      t.equal(givenUp.reason, 'the receiver timed out')
+      break
+    }
+    if (i > 500) throw new Error('never given up')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+})
+
 t.test('webhook registration checks its fields', async (t) => {
   const h = await startHarness(t)
   const { id } = await h.createApp()

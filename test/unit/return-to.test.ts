@@ -48,6 +48,7 @@ t.test("the app's own query string is kept byte for byte", async (t) => {
     'https://app.example.com/cb?next=/dash?tab=1&q=a%20b&flag&sig=x;y&p=1+2&status=connected',
   )
   t.equal(withOutcome('https://app.example.com/cb', { status: 'connected' }), 'https://app.example.com/cb?status=connected')
+  t.equal(withOutcome('https://app.example.com/cb?error=stale&x=1', { status: 'connected' }), 'https://app.example.com/cb?x=1&status=connected', 'an error of its own is not left beside a success')
   t.equal(withOutcome('https://app.example.com/cb?', { status: 'connected' }), 'https://app.example.com/cb?status=connected')
   t.equal(
     withOutcome('https://app.example.com/cb?st%61tus=forged&error=x&constructor=1&bad=%E0&%E0=1', { status: 'error', error: 'access_denied' }),
