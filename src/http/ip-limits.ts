@@ -17,7 +17,7 @@ export interface IpLimits {
   readonly browserRoute: RateLimitOptions
   /**
    * Runs one authentication attempt under the client IP's failed-authentication
-   * limit. Each failure (a `401`) is counted; once an IP has failed
+   * limit. Each failure (a `401`) is counted, even among parallel attempts; once an IP has failed
    * `AUTH_FAILURE_LIMIT` times in its window, every attempt from it answers 429
    * (code 4) with `Retry-After`, right or wrong, so guessing stops paying.
    * A key this replica already verified does not come here (see
@@ -77,14 +77,14 @@ export const ipLimitsPlugin = fp(
       browserRoute: { max: config.ipLimits.browser, timeWindow: WINDOW_MS, keyGenerator: ipTag },
 
       async authenticate(request, attempt) {
-        // The read of the failure count goes out with the attempt's own read: no added latency.
-        const [before, outcome] = await Promise.all([failures(request, { increment: false }), settle(attempt())])
-        if (!before.isAllowed && before.isExceeded) throw limited(before.ttlInSeconds, 'failed authentications')
+        // Every attempt is counted before its outcome is known (a burst of guesses in parallel
+        // must not all be judged before the first failures are counted), in the same round trip
+        // as the attempt's own read; an attempt that was not a failure gives its count back.
+        const [count, outcome] = await Promise.all([failures(request), settle(attempt())])
+        const failed = !outcome.ok && outcome.error instanceof BrokerError && outcome.error.kind === 'Unauthorized'
+        if (!failed) broker.redis.obCountBack(`${config.redis.keyPrefix}ip:auth:${ipTag(request)}`).catch(() => undefined)
+        if (!count.isAllowed && count.isExceeded) throw limited(count.ttlInSeconds, 'failed authentications')
         if (outcome.ok) return outcome.value
-        if (outcome.error instanceof BrokerError && outcome.error.kind === 'Unauthorized') {
-          const after = await failures(request)
-          if (!after.isAllowed && after.isExceeded) throw limited(after.ttlInSeconds, 'failed authentications')
-        }
         throw outcome.error
       },
     }

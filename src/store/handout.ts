@@ -50,6 +50,12 @@ export class HandoutStore {
       this.redis.obAppCount(this.keys.app(app.id), this.keys.appRate(app.id, window.index), app.keyId, WINDOW_MS),
       this.redis.obConnRead(connection, counter, WINDOW_MS),
     ])
+    if (Number(appUsed) === -1) {
+      // A revoked key's call was counted against the connection in parallel: give it back,
+      // or a leaked key, even revoked, could spend a user's budget.
+      this.redis.obCountBack(counter).catch(() => undefined)
+      return { appUsed: -1, connectionUsed: 0, connection: undefined }
+    }
     return { appUsed: Number(appUsed), connectionUsed: Number(reply[0]), connection: record(reply, 1) }
   }
 }

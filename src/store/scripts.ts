@@ -316,6 +316,18 @@ for _, fields in ipairs(consumers) do
 end
 return removed`,
   },
+  /**
+   * Gives back one count of a per-IP counter (an authentication attempt that was
+   * not a failure), never below zero and never creating the key (it keeps its TTL).
+   * KEYS: counter. Returns the new count.
+   */
+  obCountBack: {
+    numberOfKeys: 1,
+    lua: `
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then return redis.call('DECR', KEYS[1]) end
+return 0`,
+  },
   /** A delivery is over (delivered or given up): acknowledge and delete it. KEYS: queue. ARGV: group, entry id. */
   obWebhookDone: {
     numberOfKeys: 1,
@@ -407,6 +419,7 @@ declare module 'ioredis' {
     obWebhookDue(retries: string, queue: string, now: number, max: number): Result<number, Context>
     obWebhookDone(queue: string, group: string, entryId: string): Result<number, Context>
     obWebhookPrune(queue: string, group: string, self: string, idleMs: number): Result<number, Context>
+    obCountBack(counter: string): Result<number, Context>
     obWebhookCreate(endpoints: string, endpoint: string, id: string, appId: string, max: number, ...fieldsAndValues: string[]): Result<number, Context>
     obRefreshBegin(connection: string, lock: string, cooldown: string, seenVersion: number, owner: string, lockMs: number): Result<[number, (string[] | number)?], Context>
     obUnlock(lock: string, owner: string): Result<number, Context>

@@ -85,6 +85,26 @@ t.test('a burst of wrong admin keys from one IP gets 429, then even the right ad
   t.equal((await admin(ADMIN_KEY, '10.0.0.6')).statusCode, 200)
 })
 
+t.test('guesses sent all at once are counted before they are judged: past the limit even the right key gets 429', async (t) => {
+  const h = await startHarness(t, { env: { AUTH_FAILURE_LIMIT: '2' } })
+  const app = await h.createApp()
+  const guesses = (right: string, wrong: (i: number) => string, send: (key: string) => Promise<{ statusCode: number }>) =>
+    Promise.all(Array.from({ length: 60 }, (_, i) => send(i === 59 ? right : wrong(i))))
+  const admin = await guesses(ADMIN_KEY, (i) => `wrong-${i}`, (key) =>
+    h.app.inject({ method: 'GET', url: '/v1/admin/apps', remoteAddress: '10.0.0.8', headers: { authorization: `Bearer ${key}` } }),
+  )
+  t.ok(admin.filter((a) => a.statusCode === 401).length <= 2, 'at most the limit of guesses were judged')
+  t.equal(admin[59]?.statusCode, 429, 'the right admin key, last of the burst, was not let through')
+  const apps = await guesses(app.key, (i) => `${app.key.slice(0, -4)}${String(i).padStart(4, 'x')}`, (key) =>
+    h.app.inject({ method: 'POST', url: '/v1/token', payload: body, remoteAddress: '10.0.0.9', headers: { authorization: `Bearer ${key}` } }),
+  )
+  t.equal(apps[59]?.statusCode, 429, 'nor the right app key')
+  // Successes give their count back: a working client never runs into its own limit.
+  for (let i = 0; i < 5; i += 1) {
+    t.equal((await h.app.inject({ method: 'GET', url: '/v1/admin/apps', remoteAddress: '10.0.0.10', headers: { authorization: `Bearer ${ADMIN_KEY}` } })).statusCode, 200)
+  }
+})
+
 t.test('per-IP counters live under the key prefix, hash-tagged per address, an IPv6 /64 counted as one', async (t) => {
   const h = await startHarness(t, { env: { IP_RATE_LIMIT: '2' } })
   await h.app.inject({ method: 'GET', url: CONNECT, remoteAddress: '10.0.0.7' })

@@ -224,6 +224,19 @@ t.test('app keys: missing, malformed, unknown and revoked keys all get the same 
   t.equal((await h.asApp(app.key, 'POST', '/v1/token', body)).statusCode, 401, 'revoked at once, even though this replica had it cached')
 })
 
+t.test("a revoked key's calls do not spend the connection's budget (on Redis Cluster too, where the two counts run in parallel)", async (t) => {
+  const h = await startHarness(t)
+  const leaked = await h.createApp()
+  const body = { tenant_id: 'acme', user_id: 'alice' }
+  t.equal((await h.asApp(leaked.key, 'POST', '/v1/token', body)).statusCode, 404, 'known and counted once')
+  await h.app.inject({ method: 'DELETE', url: `/v1/admin/apps/${leaked.id}/keys/${leaked.key_id}`, headers: { authorization: `Bearer ${h.config.adminKey}` } })
+  for (let i = 0; i < 5; i += 1) t.equal((await h.asApp(leaked.key, 'POST', '/v1/token', body)).statusCode, 401)
+  const owner = await h.createApp()
+  const answer = await h.asApp(owner.key, 'POST', '/v1/token', body)
+  t.equal(answer.headers['x-ratelimit-limit'], '3600', "the connection's bucket is the tighter one")
+  t.equal(answer.headers['x-ratelimit-used'], '2', 'the first call and this one; the revoked calls gave theirs back')
+})
+
 t.test('bad input gets the seed\'s error shape with a stable code, and changes nothing', async (t) => {
   const h = await startHarness(t)
   const { key } = await h.createApp()
