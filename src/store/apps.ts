@@ -88,8 +88,9 @@ export class AppStore {
   }
 
   /** Records when a key was last used (callers throttle this; it is not on every call). */
+  /** Records a key's last use, only while the key is on the app (a write racing its revocation would outlive it). */
   async touchKey(appId: string, keyId: string, at: number): Promise<void> {
-    await this.redis.hset(this.keys.app(appId), `used:${keyId}`, String(at))
+    await this.redis.obTouchKey(this.keys.app(appId), keyId, at)
   }
 
   /** Counts a call in the app's window; -1 when the key has been revoked. */

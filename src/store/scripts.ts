@@ -316,6 +316,14 @@ for _, fields in ipairs(consumers) do
 end
 return removed`,
   },
+  /** Sets `used:<key id>` to ARGV[2] if the key is still on the app. KEYS: app. ARGV: key id, ms. Returns 1 when set. */
+  obTouchKey: {
+    numberOfKeys: 1,
+    lua: `
+if redis.call('HEXISTS', KEYS[1], 'key:' .. ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'used:' .. ARGV[1], ARGV[2])
+return 1`,
+  },
   /**
    * Gives back one count of a per-IP counter (an authentication attempt that was
    * not a failure), never below zero and never creating the key (it keeps its TTL).
@@ -420,6 +428,7 @@ declare module 'ioredis' {
     obWebhookDone(queue: string, group: string, entryId: string): Result<number, Context>
     obWebhookPrune(queue: string, group: string, self: string, idleMs: number): Result<number, Context>
     obCountBack(counter: string): Result<number, Context>
+    obTouchKey(app: string, keyId: string, at: number): Result<number, Context>
     obWebhookCreate(endpoints: string, endpoint: string, id: string, appId: string, max: number, ...fieldsAndValues: string[]): Result<number, Context>
     obRefreshBegin(connection: string, lock: string, cooldown: string, seenVersion: number, owner: string, lockMs: number): Result<[number, (string[] | number)?], Context>
     obUnlock(lock: string, owner: string): Result<number, Context>

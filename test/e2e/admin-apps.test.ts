@@ -1,5 +1,7 @@
 import t from 'tap'
+import { redisKeys } from '../../src/store/keys.js'
 import { ADMIN_KEY, startHarness } from '../helpers/harness.js'
+import { testRedis } from '../helpers/redis.js'
 
 const admin = { authorization: `Bearer ${ADMIN_KEY}` }
 
@@ -84,4 +86,16 @@ t.test('app registration checks its fields', async (t) => {
   }
   const list = await h.app.inject({ method: 'GET', url: '/v1/admin/apps', headers: admin })
   t.same(list.json().items, [], 'nothing was created')
+})
+
+t.test("a key's last use, written in the background, never outlives the key's revocation", async (t) => {
+  const h = await startHarness(t)
+  const app = await h.createApp()
+  await h.app.inject({ method: 'DELETE', url: `/v1/admin/apps/${app.id}/keys/${app.key_id}`, headers: { authorization: `Bearer ${ADMIN_KEY}` } })
+  // The write of a use just before the revocation, arriving just after it.
+  await h.app.broker.apps.touchKey(app.id, app.key_id, Date.now())
+  const redis = await testRedis()
+  t.teardown(() => redis.disconnect())
+  const fields = Object.keys(await redis.hgetall(redisKeys(h.prefix).app(app.id)))
+  t.notOk(fields.some((field) => field.endsWith(app.key_id)), 'nothing is left of the revoked key')
 })
