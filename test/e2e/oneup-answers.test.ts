@@ -113,3 +113,21 @@ t.test('a broken or hostile token answer to a refresh keeps the stored refresh t
   t.equal((await h.sandbox.counters()).reuse_detections, 0, 'no refresh token was spent on a bad answer')
   await assertNoPlantedValue(t, h, answers)
 })
+
+t.test('an OAuth error that also carries WWW-Authenticate is read all the same: invalid_grant is a 409, not an outage', async (t) => {
+  const { fetch, answer } = tamperingFetch()
+  const clock = { ms: Date.now() }
+  const h = await startHarness(t, { app: { fetch, now: () => clock.ms } })
+  const { key } = await h.createApp()
+  t.equal((await h.connect(key, 'acme', 'alice')).callback.statusCode, 200)
+  clock.ms += 60_000
+  answer.bad = () =>
+    new Response(JSON.stringify({ error: 'invalid_grant', error_description: 'The refresh token was revoked.' }), {
+      status: 400,
+      headers: { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_grant"' },
+    })
+  const refused = await h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice', force_refresh: true })
+  t.equal(refused.statusCode, 409)
+  t.equal(refused.json().error.code, '7')
+  t.equal(answer.served, 1, 'asked once: a refusal is not retried')
+})

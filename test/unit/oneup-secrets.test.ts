@@ -5,7 +5,7 @@ import { createOneUpClient } from '../../src/oneup/client.js'
 const TOKEN_URL = 'https://oauth.oneup.test/oauth2/token'
 
 /** A OneUp token endpoint that accepts one secret at a time, switching after `switchAfter` calls. */
-function oneup(accepted: (call: number) => string | undefined) {
+function oneup(accepted: (call: number) => string | undefined, challenge?: string) {
   const secrets: string[] = []
   const fetch = (async (_url: unknown, init?: RequestInit) => {
     const secret = new URLSearchParams(String(init?.body)).get('client_secret') ?? ''
@@ -14,7 +14,9 @@ function oneup(accepted: (call: number) => string | undefined) {
     const body = ok
       ? { access_token: 'ory_at_new', refresh_token: 'ory_rt_new', token_type: 'bearer', expires_in: 3600, scope: 'offline_access' }
       : { error: 'invalid_client', error_description: 'Client authentication failed.' }
-    return new Response(JSON.stringify(body), { status: ok ? 200 : 401, headers: { 'content-type': 'application/json' } })
+    const headers: Record<string, string> = { 'content-type': 'application/json' }
+    if (!ok && challenge !== undefined) headers['www-authenticate'] = challenge
+    return new Response(JSON.stringify(body), { status: ok ? 200 : 401, headers })
   }) as typeof globalThis.fetch
   return { fetch, secrets }
 }
@@ -56,4 +58,11 @@ t.test('the previous secret is counted when it is the one OneUp accepts, and a c
   const alone = oneup(() => 'something else')
   await t.rejects(createOneUpClient(config(undefined), { fetch: alone.fetch }).refresh('r'), { name: 'OneUpError', oauthError: 'invalid_client' })
   t.same(alone.secrets, ['new'], 'without a previous secret, one try')
+})
+
+t.test('a refusal that also carries WWW-Authenticate (RFC 6749 §5.2) is still read as invalid_client: the previous secret is tried', async (t) => {
+  const server = oneup(() => 'old', 'Basic realm="oneup"')
+  const client = createOneUpClient(config('old'), { fetch: server.fetch })
+  t.equal((await client.refresh('ory_rt_old')).accessToken, 'ory_at_new')
+  t.same(server.secrets, ['new', 'old'])
 })
