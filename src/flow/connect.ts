@@ -204,7 +204,8 @@ export class ConnectService {
       tokens = await this.deps.oneup.exchangeCode({ code, state, verifier: flow.verifier })
     } catch (error) {
       if (error instanceof OneUpError && error.kind === 'oauth') {
-        return finished('error', error.oauthError ?? 'oneup_error', error.description, error.oauthError ?? 'oneup_error')
+        const id = oauthErrorId(error.oauthError ?? 'oneup_error')
+        return finished('error', id, error.description, id)
       }
       if (error instanceof OneUpError) return finished('error', 'oneup_unavailable', 'OneUp could not be reached. Please try again.', 'unavailable')
       throw error

@@ -124,7 +124,8 @@ function validate(answer: oidc.TokenEndpointResponse): OneUpTokens {
   if (answer.token_type.toLowerCase() !== 'bearer') {
     throw new OneUpError('unavailable', 'OneUp answered with a token_type other than bearer')
   }
-  const validExpiry = typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0 && expiresIn <= 366 * 86400
+  // 0 is OneUp saying "expired already": kept (the default is for an answer that says nothing).
+  const validExpiry = typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn >= 0 && expiresIn <= 366 * 86400
   return {
     accessToken,
     refreshToken,

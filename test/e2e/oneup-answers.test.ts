@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
-import { startHarness, walkToCallback } from '../helpers/harness.js'
+import { RETURN_ORIGIN, startHarness, walkToCallback } from '../helpers/harness.js'
 import { dumpPrefix } from '../helpers/redis.js'
 
 /** Values a hostile or broken OneUp answer carries: none may reach Redis, a log line or an answer. */
@@ -130,4 +130,15 @@ t.test('an OAuth error that also carries WWW-Authenticate is read all the same: 
   t.equal(refused.statusCode, 409)
   t.equal(refused.json().error.code, '7')
   t.equal(answer.served, 1, 'asked once: a refusal is not retried')
+})
+
+t.test('an error id from the code exchange that is not a plain OAuth word is not repeated to the app', async (t) => {
+  const { fetch, answer } = tamperingFetch()
+  const h = await startHarness(t, { app: { fetch } })
+  const { key } = await h.createApp()
+  const link = (await h.asApp(key, 'POST', '/v1/connect-sessions', { tenant_id: 'acme', user_id: 'alice', return_to: `${RETURN_ORIGIN}/back` })).json().url
+  const flow = await walkToCallback(h.app, link)
+  answer.bad = () => json({ error: 'Evil.ID-x' }, 400)
+  const callback = await h.app.inject({ method: 'GET', url: flow.callbackUrl.pathname + flow.callbackUrl.search, cookies: flow.cookies })
+  t.equal(callback.headers.location, `${RETURN_ORIGIN}/back?status=error&error=oneup_error`)
 })

@@ -66,3 +66,11 @@ t.test('a refusal that also carries WWW-Authenticate (RFC 6749 §5.2) is still r
   t.equal((await client.refresh('ory_rt_old')).accessToken, 'ory_at_new')
   t.same(server.secrets, ['new', 'old'])
 })
+
+t.test('expires_in 0 is kept (OneUp says the token is expired); a missing one is left for the default', async (t) => {
+  const answering = (body: Record<string, unknown>) =>
+    (async () => new Response(JSON.stringify({ access_token: 'ory_at_x', token_type: 'bearer', ...body }), { status: 200, headers: { 'content-type': 'application/json' } })) as typeof globalThis.fetch
+  t.equal((await createOneUpClient(config(undefined), { fetch: answering({ expires_in: 0 }) }).refresh('rt')).expiresIn, 0)
+  t.equal((await createOneUpClient(config(undefined), { fetch: answering({}) }).refresh('rt')).expiresIn, undefined)
+  t.equal((await createOneUpClient(config(undefined), { fetch: answering({ expires_in: 90.7 }) }).refresh('rt')).expiresIn, 90)
+})
