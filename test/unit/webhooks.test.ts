@@ -1,6 +1,10 @@
 import t from 'tap'
+import { redisKeys } from '../../src/store/keys.js'
+import { defineScripts } from '../../src/store/scripts.js'
+import { WebhookStore } from '../../src/store/webhooks.js'
 import { backoff, defaultDeliveryPolicy } from '../../src/webhooks/delivery.js'
 import { newSigningSecret, sign, signedHeaders, verify } from '../../src/webhooks/signing.js'
+import { deletePrefix, testPrefix, testRedis } from '../helpers/redis.js'
 
 t.test('a delivery verifies with either active secret, and not once changed, replayed late or signed otherwise', async (t) => {
   const [a, b] = [newSigningSecret(), newSigningSecret()]
@@ -25,4 +29,22 @@ t.test('retries back off exponentially from one second to an hour, with jitter o
   t.equal(backoff(policy, 1, () => 0), 800)
   t.equal(backoff(policy, 1, () => 1), 1200)
   t.ok(policy.staleMs > 2 * policy.timeoutMs, 'a live delivery is never taken over')
+})
+
+t.test('take() hands out at most the slots asked for, counting the deliveries it took over from a dead consumer', async (t) => {
+  const redis = await testRedis()
+  defineScripts(redis)
+  const prefix = testPrefix()
+  t.teardown(async () => {
+    await deletePrefix(prefix)
+    redis.disconnect()
+  })
+  const store = new WebhookStore(redis, redisKeys(prefix))
+  const delivery = (i: number) => ({ webhookId: 'wh_1', eventId: `evt_${i}`, type: 'connection.created', body: '{}', attempt: 1 })
+  await store.enqueue(Array.from({ length: 30 }, (_, i) => delivery(i)))
+  t.equal((await store.take('dead', 10, 60_000)).length, 10, 'a consumer that dies holding ten')
+  const taken = await store.take('alive', 6, 0)
+  t.equal(taken.length, 6, 'six asked: six given, those taken over first')
+  t.same(taken.map((d) => d.delivery.eventId), ['evt_0', 'evt_1', 'evt_2', 'evt_3', 'evt_4', 'evt_5'])
+  t.equal((await store.take('alive', 20, 60_000)).length, 20, 'then new ones up to the slots')
 })
