@@ -58,14 +58,16 @@ const settle = <T>(promise: Promise<T>): Promise<Settled<T>> =>
 export const ipLimitsPlugin = fp(
   async (app: FastifyInstance, { broker }: { broker: Broker }) => {
     const { config } = broker
+    const nameSpace = `${config.redis.keyPrefix}ip:`
+    const failureKey = (request: FastifyRequest) => `auth:${ipTag(request)}`
     await app.register(rateLimit, {
       global: false,
       redis: broker.redis,
-      nameSpace: `${config.redis.keyPrefix}ip:`,
+      nameSpace,
       timeWindow: WINDOW_MS,
       // These global settings are the failed-authentication bucket's (createRateLimit below).
       max: config.ipLimits.authFailures,
-      keyGenerator: (request) => `auth:${ipTag(request)}`,
+      keyGenerator: failureKey,
       // The seed has no X-Ratelimit-Reset; Retry-After says when on a 429.
       addHeaders: { 'x-ratelimit-reset': false },
       addHeadersOnExceeding: { 'x-ratelimit-reset': false },
@@ -82,7 +84,7 @@ export const ipLimitsPlugin = fp(
         // as the attempt's own read; an attempt that was not a failure gives its count back.
         const [count, outcome] = await Promise.all([failures(request), settle(attempt())])
         const failed = !outcome.ok && outcome.error instanceof BrokerError && outcome.error.kind === 'Unauthorized'
-        if (!failed) broker.redis.obCountBack(`${config.redis.keyPrefix}ip:auth:${ipTag(request)}`).catch(() => undefined)
+        if (!failed) broker.redis.obCountBack(`${nameSpace}${failureKey(request)}`).catch(() => undefined)
         if (!count.isAllowed && count.isExceeded) throw limited(count.ttlInSeconds, 'failed authentications')
         if (outcome.ok) return outcome.value
         throw outcome.error

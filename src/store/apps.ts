@@ -87,8 +87,10 @@ export class AppStore {
     return (await this.redis.hdel(this.keys.app(appId), keyField(keyId), `used:${keyId}`)) > 0
   }
 
-  /** Records when a key was last used (callers throttle this; it is not on every call). */
-  /** Records a key's last use, only while the key is on the app (a write racing its revocation would outlive it). */
+  /**
+   * Records when a key was last used (callers throttle this; it is not on every call),
+   * only while the key is on the app: a write racing its revocation would outlive it.
+   */
   async touchKey(appId: string, keyId: string, at: number): Promise<void> {
     await this.redis.obTouchKey(this.keys.app(appId), keyId, at)
   }

@@ -325,8 +325,9 @@ redis.call('HSET', KEYS[1], 'used:' .. ARGV[1], ARGV[2])
 return 1`,
   },
   /**
-   * Gives back one count of a per-IP counter (an authentication attempt that was
-   * not a failure), never below zero and never creating the key (it keeps its TTL).
+   * Gives back one count of a counter (a per-IP authentication attempt that was not a
+   * failure; a connection's call made with a revoked key), never below zero and never
+   * creating the key (it keeps its TTL).
    * KEYS: counter. Returns the new count.
    */
   obCountBack: {
