@@ -1,16 +1,8 @@
 import t from 'tap'
 import { sha256hex } from '../../src/crypto/random.js'
 import { redisKeys } from '../../src/store/keys.js'
-import { CLIENT_ID, CLIENT_SECRET, PUBLIC_URL, RETURN_ORIGIN, startHarness, throughOneUp, walkToCallback, type Harness } from '../helpers/harness.js'
+import { CLIENT_ID, CLIENT_SECRET, PUBLIC_URL, RETURN_ORIGIN, oneupUserOf, startHarness, throughOneUp, walkToCallback } from '../helpers/harness.js'
 import { testRedis } from '../helpers/redis.js'
-
-/** The OneUp user behind the token the broker hands out for a connection. */
-async function oneupUserOf(h: Harness, key: string, tenantId: string, userId: string): Promise<string | number> {
-  const token = await h.asApp(key, 'POST', '/v1/token', { tenant_id: tenantId, user_id: userId })
-  if (token.statusCode !== 200) return token.statusCode
-  const me = await fetch(`${h.sandbox.base}/v1/me`, { headers: { authorization: `Bearer ${token.json().access_token}` } })
-  return ((await me.json()) as { username: string }).username
-}
 
 const callbackOf = (flow: { callbackUrl: URL }) => flow.callbackUrl.pathname + flow.callbackUrl.search
 

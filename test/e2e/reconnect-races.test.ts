@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { BrokerEvents } from '../../src/events.js'
-import { ADMIN_KEY, startHarness, type Harness } from '../helpers/harness.js'
+import { ADMIN_KEY, oneupUserOf, startHarness, type Harness } from '../helpers/harness.js'
 
 /**
  * A refresh of a connection is still in flight at OneUp when the app deletes the
@@ -9,14 +9,6 @@ import { ADMIN_KEY, startHarness, type Harness } from '../helpers/harness.js'
  */
 
 const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** The OneUp user behind the token the broker hands out for a connection, or the status. */
-async function oneupUserOf(h: Harness, key: string, tenantId: string, userId: string): Promise<string | number> {
-  const token = await h.asApp(key, 'POST', '/v1/token', { tenant_id: tenantId, user_id: userId })
-  if (token.statusCode !== 200) return token.statusCode
-  const me = await fetch(`${h.sandbox.base}/v1/me`, { headers: { authorization: `Bearer ${token.json().access_token}` } })
-  return ((await me.json()) as { username: string }).username
-}
 
 async function untilTokenRequests(h: Harness, n: number): Promise<void> {
   while ((await h.sandbox.counters()).token_requests < n) await wait(5)

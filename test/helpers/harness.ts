@@ -152,6 +152,14 @@ export async function startHarness(t: Test, options: HarnessOptions = {}): Promi
  * Plays the browser from the connect link to the moment OneUp redirects back:
  * the broker's redirect (keeping its cookie), the sandbox's login and consent pages.
  */
+/** The OneUp user behind the token the broker hands out for a connection, or the hand-out's status. */
+export async function oneupUserOf(h: Harness, key: string, tenantId: string, userId: string): Promise<string | number> {
+  const token = await h.asApp(key, 'POST', '/v1/token', { tenant_id: tenantId, user_id: userId })
+  if (token.statusCode !== 200) return token.statusCode
+  const me = await fetch(`${h.sandbox.base}/v1/me`, { headers: { authorization: `Bearer ${token.json().access_token}` } })
+  return ((await me.json()) as { username: string }).username
+}
+
 export async function walkToCallback(
   app: FastifyInstance,
   connectUrl: string,
