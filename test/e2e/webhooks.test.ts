@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto'
+import { setTimeout } from 'node:timers/promises'
 import t from 'tap'
 import { startHarness, type HarnessOptions } from '../helpers/harness.js'
 import { admin, startReceiver, type Received } from '../helpers/ops.js'
@@ -55,7 +56,7 @@ t.test('a lifecycle webhook is signed, retried with backoff while the receiver f
   for (let i = 0; i < 500; i += 1) {
     depths = (await h.app.inject({ method: 'GET', url: '/v1/admin/webhooks/queue', headers: admin })).json()
     if ((depths as { queued: number }).queued === 0) break
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await setTimeout(20)
   }
   t.same(depths, { queued: 0, retrying: 0, given_up: 0 }, 'nothing left waiting')
 
@@ -132,15 +133,25 @@ t.test('a receiver that hangs holds only its share of the slots, and a stop cuts
     const created = await h.app.inject({ method: 'POST', url: `/v1/admin/apps/${id}/webhooks`, headers: admin, payload: { url, events: ['connection.created'] } })
     t.equal(created.statusCode, 201)
   }
+  const started = Date.now()
   for (let i = 0; i < 60; i += 1) await h.app.broker.dispatcher.publish('connection.created', { tenantId: 'acme', userId: `u${i}`, appId: id })
   await healthy.waitFor(60)
   t.equal(new Set(healthy.received.map((r) => r.headers['webhook-id'])).size, 60, 'every event reached the healthy receiver while the other hung')
   t.equal(hanging.received.length, 4, 'the hanging receiver holds four attempts, no more')
 
-  await h.app.broker.workers.stop()
   const redis = await testRedis()
   t.teardown(() => redis.disconnect())
   const keys = redisKeys(h.prefix)
+  await setTimeout(1500)
+  const deferred = (await redis.zrange(keys.webhookRetries(), '0', '-1')).map((payload) => JSON.parse(payload) as { deferrals?: number })
+  const mostDeferrals = Math.max(...deferred.map((d) => d.deferrals ?? 0))
+  // The n-th deferral comes after n - 1 waits of 50 ms doubling (less a fifth of jitter):
+  // far fewer turns than one per 50 ms poll.
+  const mostTurns = Math.floor(Math.log2((Date.now() - started) / 40 + 1)) + 1
+  t.ok(mostDeferrals >= 2, `the busy endpoint's deliveries were deferred again and again (${mostDeferrals} times at most)`)
+  t.ok(mostDeferrals <= mostTurns, `each deferral waited longer than the last (${mostDeferrals} deferrals, at most ${mostTurns} with backoff)`)
+
+  await h.app.broker.workers.stop()
   const waiting = [
     ...(await redis.zrange(keys.webhookRetries(), '0', '-1')),
     ...(await redis.xrange(keys.webhookQueue(), '-', '+')).map(([, fields]) => fields[1] ?? ''),
@@ -164,7 +175,7 @@ t.test('a delivery that keeps failing is given up after its last attempt, kept f
       break
     }
     if (i > 500) throw new Error('never given up')
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await setTimeout(20)
   }
   t.equal(receiver.received.length, 2, 'two attempts, no more')
   const audit = (await h.app.inject({ method: 'GET', url: '/v1/admin/audit', headers: admin })).json()
@@ -185,7 +196,7 @@ t.test('an attempt the receiver does not answer in WEBHOOK_TIMEOUT_MS is a timeo
       break
     }
     if (i > 500) throw new Error('never given up')
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await setTimeout(20)
   }
 })
 
