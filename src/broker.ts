@@ -81,7 +81,7 @@ export function createBroker(deps: BrokerDeps) {
     authenticator,
     appService: new AppService(apps, now),
     tokens: new TokenService({ reads: new HandoutStore(redis, keys), authenticator, opener, refresher, now, events }),
-    connect: new ConnectService({ flows, connections, sealer, opener, oneup, publicUrl: config.publicUrl, now, log, events }),
+    connect: new ConnectService({ flows, apps, connections, sealer, opener, oneup, publicUrl: config.publicUrl, now, log, events }),
   }
   return { ...core, ...createOps(core, { log, now, fetch: deps.fetch, ...deps.ops }) }
 }

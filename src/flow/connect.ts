@@ -6,6 +6,7 @@ import { fail } from '../errors.js'
 import type { BrokerEvents } from '../events.js'
 import type { Log } from '../log.js'
 import type { OneUpClient } from '../oneup/client.js'
+import type { AppStore } from '../store/apps.js'
 import { OneUpError } from '../oneup/errors.js'
 import type { ConnectionStore } from '../store/connections.js'
 import type { FlowStore } from '../store/flows.js'
@@ -52,6 +53,7 @@ export type CallbackOutcome =
 
 export interface ConnectDeps {
   flows: FlowStore
+  apps: AppStore
   connections: ConnectionStore
   sealer: Sealer
   opener: TokenOpener
@@ -84,7 +86,7 @@ export class ConnectService {
     const expiresAt = this.now() + CONNECT_SESSION_TTL_MS
     await this.deps.flows.saveSession(
       sha256hex(token),
-      { appId: app.id, tenantId: input.tenantId, userId: input.userId, returnTo, expiresAt },
+      { appId: app.id, keyId: app.keyId, tenantId: input.tenantId, userId: input.userId, returnTo, expiresAt },
       CONNECT_SESSION_TTL_MS,
     )
     return { token, url: `${this.deps.publicUrl}/connect/${token}`, expires_at: new Date(expiresAt).toISOString() }
@@ -197,7 +199,11 @@ export class ConnectService {
   ): Promise<CallbackOutcome> {
     // A link connects one OneUp account, once: a second browser's flow on the same link
     // (a forwarded or leaked link) must not replace the account the first one connected.
-    if ((await this.deps.flows.getSession(flow.sessionHash)) === undefined) return finished('error', 'link_used')
+    const session = await this.deps.flows.getSession(flow.sessionHash)
+    if (session === undefined) return finished('error', 'link_used')
+    // Links made with a key revoked since (perhaps because it leaked) connect no account:
+    // checked here rather than at the redirect, which stays one read, and before OneUp is asked.
+    if (session.keyId !== undefined && !(await this.deps.apps.hasKey(session.appId, session.keyId))) return finished('error', 'link_revoked')
 
     let tokens
     try {

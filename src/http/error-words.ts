@@ -11,6 +11,7 @@ const WORDS: Record<string, string> = {
   invalid_grant: 'The sign-in took too long or was already used. Please start again from the app.',
   no_refresh_token: 'OneUp did not grant lasting access, so nothing was connected.',
   link_used: 'This connect link was already used or has expired, so nothing was connected. Please start again from the app.',
+  link_revoked: 'This connect link is no longer valid, so nothing was connected. Please start again from the app.',
   invalid_callback: 'OneUp sent you back without an answer. Please start again from the app.',
   store_unavailable: 'Something went wrong on our side while connecting. Please start again from the app in a moment.',
   login_required: 'You were not signed in to OneUp. Please start again from the app.',

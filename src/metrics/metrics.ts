@@ -47,6 +47,7 @@ const KNOWN_ERRORS = new Set([
   'no_refresh_token',
   'invalid_callback',
   'link_used',
+  'link_revoked',
   'store_unavailable',
   'unavailable',
   // Rejected callbacks.

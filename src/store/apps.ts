@@ -95,6 +95,11 @@ export class AppStore {
     await this.redis.obTouchKey(this.keys.app(appId), keyId, at)
   }
 
+  /** Whether the key is still on its app (not revoked). */
+  async hasKey(appId: string, keyId: string): Promise<boolean> {
+    return (await this.redis.hexists(this.keys.app(appId), keyField(keyId))) === 1
+  }
+
   /** Counts a call in the app's window; -1 when the key has been revoked. */
   async count(appId: string, keyId: string, window: RateWindow): Promise<number> {
     return Number(await this.redis.obAppCount(this.keys.app(appId), this.keys.appRate(appId, window.index), keyId, WINDOW_MS))

@@ -4,6 +4,8 @@ import type { RedisKeys } from './keys.js'
 /** What a connect session holds: who is connecting, for which app, and where to go back. */
 export interface ConnectSession {
   appId: string
+  /** The key that made the link: revoking it ends the link (absent on links made before it was kept). */
+  keyId?: string
   tenantId: string
   userId: string
   returnTo: string | undefined

@@ -2,6 +2,7 @@ import t from 'tap'
 import { sha256hex } from '../../src/crypto/random.js'
 import { redisKeys } from '../../src/store/keys.js'
 import { CLIENT_ID, CLIENT_SECRET, PUBLIC_URL, RETURN_ORIGIN, oneupUserOf, startHarness, throughOneUp, walkToCallback } from '../helpers/harness.js'
+import { admin } from '../helpers/ops.js'
 import { testRedis } from '../helpers/redis.js'
 
 const callbackOf = (flow: { callbackUrl: URL }) => flow.callbackUrl.pathname + flow.callbackUrl.search
@@ -22,6 +23,26 @@ t.test('a link opened in two browsers connects one OneUp account: the later call
   t.equal(await oneupUserOf(h, key, 'acme', 'alice'), 'alice', 'the account connected first is the one kept')
   t.equal((await h.sandbox.counters()).code_exchanges, 1, 'the second code was not even exchanged')
   t.equal((await h.app.inject({ method: 'GET', url: new URL(link).pathname })).statusCode, 404, 'the used link is gone')
+})
+
+t.test('a link made with a key revoked since connects no account: OneUp is not even asked for the tokens', async (t) => {
+  const h = await startHarness(t)
+  const { id, key_id: leakedKeyId, key: leaked } = await h.createApp()
+  const { key } = (await h.app.inject({ method: 'POST', url: `/v1/admin/apps/${id}/keys`, headers: admin })).json<{ key: string }>()
+  // Someone holding a leaked key makes a link for the tenant's CEO, to finish it with their own OneUp account.
+  const link = (await h.asApp(leaked, 'POST', '/v1/connect-sessions', { tenant_id: 'acme', user_id: 'ceo', return_to: `${RETURN_ORIGIN}/done` })).json().url
+  const kept = (await h.asApp(key, 'POST', '/v1/connect-sessions', { tenant_id: 'acme', user_id: 'cfo', return_to: `${RETURN_ORIGIN}/done` })).json().url
+  t.equal((await h.app.inject({ method: 'DELETE', url: `/v1/admin/apps/${id}/keys/${leakedKeyId}`, headers: admin })).statusCode, 204)
+
+  const attacker = await walkToCallback(h.app, link, { username: 'mallory' })
+  const refused = await h.app.inject({ method: 'GET', url: callbackOf(attacker), cookies: attacker.cookies })
+  t.equal(refused.headers.location, `${RETURN_ORIGIN}/done?status=error&error=link_revoked`)
+  t.equal((await h.asApp(key, 'GET', '/v1/connections/acme/ceo')).statusCode, 404, 'nothing connected for the CEO')
+  t.equal((await h.sandbox.counters()).code_exchanges, 0, 'the code was not exchanged')
+
+  const user = await walkToCallback(h.app, kept, { username: 'cfo' })
+  const connected = await h.app.inject({ method: 'GET', url: callbackOf(user), cookies: user.cookies })
+  t.equal(connected.headers.location, `${RETURN_ORIGIN}/done?status=connected`, "the other key's links still work")
 })
 
 t.test('two browsers finishing one link at the same moment: exactly one account is connected, and it is the winner\'s', async (t) => {
