@@ -1,4 +1,5 @@
 import rateLimit, { normalizeIP, type RateLimitOptions } from '@fastify/rate-limit'
+import { isIP } from 'node:net'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Broker } from '../broker.js'
@@ -30,9 +31,27 @@ export interface IpLimits {
  * The client's address as the rate-limit key, hash-tagged like every broker
  * key. IPv6 clients are counted per /64 (one host owns a whole /64, so
  * counting single addresses would let it rotate through them).
- * `request.ip` already honours `TRUSTED_PROXIES` and nothing else.
  */
-const ipTag = (request: FastifyRequest): string => `{ip:${normalizeIP(request.ip ?? 'unknown')}}`
+const ipTag = (request: FastifyRequest): string => `{ip:${normalizeIP(clientAddress(request))}}`
+
+/**
+ * `request.ip` honours `TRUSTED_PROXIES` and nothing else, but a trusted proxy
+ * may write `ip:port` or `[v6]:port` in X-Forwarded-For (Azure's gateway
+ * does): counted as is, each new source port would be a new client. An entry
+ * that is still no address counts under the proxy's own, which fails closed.
+ */
+function clientAddress(request: Pick<FastifyRequest, 'ip' | 'socket'>): string {
+  const address = withoutPort(request.ip ?? '')
+  return isIP(address) !== 0 ? address : (request.socket?.remoteAddress ?? 'unknown')
+}
+
+function withoutPort(address: string): string {
+  if (isIP(address) !== 0) return address
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(address)
+  if (bracketed?.[1] !== undefined) return bracketed[1]
+  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(address)
+  return v4?.[1] ?? address
+}
 
 /** The seed's 429 for a per-IP bucket; on browser routes the error handler renders it as a page. */
 function limited(retryAfterSeconds: number, what: string): BrokerError {

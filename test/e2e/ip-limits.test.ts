@@ -51,6 +51,31 @@ t.test('X-Forwarded-For is believed from a trusted proxy only, and only up to th
   t.same([(await direct('4.4.4.4')).statusCode, (await direct('5.5.5.5')).statusCode, (await direct('6.6.6.6')).statusCode], [404, 404, 429], 'an untrusted peer is counted itself')
 })
 
+t.test('a proxy that writes ip:port in X-Forwarded-For cannot give each source port its own bucket', async (t) => {
+  const h = await startHarness(t, { env: { IP_RATE_LIMIT: '2', AUTH_FAILURE_LIMIT: '2', TRUSTED_PROXIES: '10.0.0.0/8' } })
+  const via = (forwarded: string) => h.app.inject({ method: 'GET', url: CONNECT, remoteAddress: '10.1.2.3', headers: { 'x-forwarded-for': forwarded } })
+  t.same(
+    [(await via('203.0.113.7:50001')).statusCode, (await via('203.0.113.7')).statusCode, (await via('203.0.113.7:50003')).statusCode],
+    [404, 404, 429],
+    'IPv4 with a port: one client',
+  )
+  t.same(
+    [(await via('[2001:db8::1]:443')).statusCode, (await via('[2001:db8::2]')).statusCode, (await via('2001:db8::3')).statusCode],
+    [404, 404, 429],
+    'bracketed IPv6, with or without a port: one /64',
+  )
+  t.same(
+    [(await via('not-an-address')).statusCode, (await via('also:not')).statusCode, (await via('garbage')).statusCode],
+    [404, 404, 429],
+    "what is still no address counts under the proxy's own",
+  )
+  const guess = (port: number) =>
+    h.app.inject({ method: 'POST', url: '/v1/token', remoteAddress: '10.1.2.3', headers: { authorization: 'Bearer wrong', 'x-forwarded-for': `198.51.100.5:${port}` }, payload: body })
+  const guesses = []
+  for (let port = 40000; port < 40003; port += 1) guesses.push((await guess(port)).statusCode)
+  t.same(guesses, [401, 401, 429], 'failed authentications from one client through many ports are counted together')
+})
+
 t.test('a burst of wrong app keys from one IP gets 429 even with a right key; a key already verified goes on', async (t) => {
   const h = await startHarness(t, { env: { AUTH_FAILURE_LIMIT: '3' } })
   const verified = await h.createApp()
