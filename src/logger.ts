@@ -58,20 +58,24 @@ export function loggerOptions(level: string): LoggerOptions {
       req(request: FastifyRequest) {
         return { method: request.method, route: request.routeOptions?.url ?? '(no route)' }
       },
-      err: errorWithoutCommand,
+      err: errorWithoutPayloads,
     },
   }
 }
 
 /**
- * pino's error serializer, less the `command` ioredis attaches to an error reply
- * (`{name, args}`: the arguments of a write are sealed token sets, key hashes,
- * sealed PKCE verifiers). The reply's own words stay in the message.
+ * pino's error serializer, less what carries another party's bytes:
+ * - the `command` ioredis attaches to an error reply (`{name, args}`: the
+ *   arguments of a write are sealed token sets, key hashes, sealed PKCE verifiers);
+ * - the `rawPacket` Node attaches to a request it could not parse (Fastify logs
+ *   it at trace): the request line and headers, so a callback's code and state
+ *   and the browser's cookies.
+ * The error's own words stay in the message.
  */
-export function errorWithoutCommand(error: unknown): unknown {
+export function errorWithoutPayloads(error: unknown): unknown {
   const serialized = stdSerializers.err(error as Error) as unknown
   if (typeof serialized !== 'object' || serialized === null) return serialized
-  const { command: _command, ...rest } = serialized as Record<string, unknown>
+  const { command: _command, rawPacket: _rawPacket, ...rest } = serialized as Record<string, unknown>
   return rest
 }
 

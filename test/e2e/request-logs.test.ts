@@ -1,5 +1,11 @@
+import { connect, type AddressInfo } from 'node:net'
 import t from 'tap'
-import { startHarness, throughOneUp } from '../helpers/harness.js'
+import { pino } from 'pino'
+import { buildApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config/config.js'
+import { loggerOptions } from '../../src/logger.js'
+import { brokerEnv, startHarness, startSandbox, throughOneUp } from '../helpers/harness.js'
+import { deletePrefix, testPrefix } from '../helpers/redis.js'
 
 interface Line {
   reqId?: string
@@ -79,4 +85,31 @@ t.test('domain lines outside any request go to the base logger, with no request 
   const started = parse(h.logs).filter((line) => line.msg === 'connect flow started')
   t.equal(started.length, 1)
   t.equal(started[0]?.reqId, undefined)
+})
+
+t.test('a request Node refuses never puts its raw bytes (code, state, cookie) in the log, even at trace', async (t) => {
+  const sandbox = await startSandbox(t)
+  const prefix = testPrefix()
+  const { config } = loadConfig(brokerEnv(sandbox.base, prefix))
+  const lines: string[] = []
+  const app = await buildApp({ config, logger: pino(loggerOptions('trace'), { write: (line: string) => void lines.push(line) }) })
+  t.teardown(async () => {
+    await app.close()
+    await deletePrefix(prefix)
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as AddressInfo
+  // A browser whose cookie jar is past Node's 16 KB of headers: Node answers 431 and hands Fastify the raw packet.
+  await new Promise<void>((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(`GET /oauth/callback?code=SECRETCODE123&state=SECRETSTATE456 HTTP/1.1\r\nHost: x\r\nCookie: oneup_broker_flow=SECRETCOOKIE789; jar=${'a'.repeat(20_000)}\r\n\r\n`)
+    })
+    socket.on('data', () => undefined)
+    socket.on('close', () => resolve())
+    socket.on('error', () => resolve())
+  })
+  t.ok(lines.some((line) => /client error|clientError|HPE_HEADER_OVERFLOW|Header overflow/i.test(line)), 'the refused request was logged')
+  const text = lines.join('\n')
+  t.notMatch(text, /rawPacket/, 'without its raw bytes')
+  t.notMatch(text, /SECRETCODE123|SECRETSTATE456|SECRETCOOKIE789/, 'no code, state or cookie in any line')
 })
