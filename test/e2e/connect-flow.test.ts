@@ -101,6 +101,15 @@ t.test('replayed, forged, expired and cookie-less callbacks get a 400 page and e
   forged.searchParams.set('state', 'forged-state-value-000000000000000')
   t.equal((await h.app.inject({ method: 'GET', url: forged.pathname + forged.search, cookies: first.cookies })).statusCode, 400, 'forged state')
   t.equal((await h.app.inject({ method: 'GET', url: '/oauth/callback?code=abc' })).statusCode, 400, 'no state at all')
+  const realState = first.callbackUrl.searchParams.get('state') ?? ''
+  for (const [what, query] of [
+    ['a state sent twice', `state=${realState}&state=${realState}&code=abc`],
+    ['an over-long state', `state=${'s'.repeat(600)}&code=abc`],
+  ] as const) {
+    const odd = await h.app.inject({ method: 'GET', url: `/oauth/callback?${query}`, cookies: first.cookies })
+    t.equal(odd.statusCode, 400, what)
+    t.match(odd.body, /This sign-in link cannot be used/, `${what}: the same page as a forged state`)
+  }
 
   // Login CSRF: the victim's browser (no cookie, or another browser's cookie) lands on the attacker's callback.
   const session = (await h.asApp(key, 'POST', '/v1/connect-sessions', { tenant_id: 'acme', user_id: 'grace' })).json()

@@ -70,10 +70,16 @@ export const browserRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fast
     {
       config: { html: true, rateLimit: fastify.ipLimits.browserRoute },
       exposeHeadRoute: false,
+      // A state sent twice, or longer than any the broker makes, is not one of ours:
+      // the same 400 page as a forged state, not a validation error.
+      preValidation: async (request) => {
+        const query = request.query as Record<string, unknown>
+        if (query.state !== undefined && (typeof query.state !== 'string' || query.state.length > STATE_MAX)) query.state = ''
+      },
       schema: {
         headers: CookieHeaders,
         querystring: Type.Object({
-          state: Param(512),
+          state: Param(STATE_MAX),
           code: Param(2048),
           error: Param(256),
           error_description: Param(2048),
@@ -91,6 +97,9 @@ export const browserRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fast
     reply.header('content-type', 'text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET),
   )
 }
+
+/** Longest `state` accepted on the callback (the broker's own are 43 characters). */
+const STATE_MAX = 512
 
 function answerCallback(reply: FastifyReply, outcome: CallbackOutcome): FastifyReply {
   reply.headers(PAGE_HEADERS)
