@@ -83,6 +83,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerErrorHandling(app)
   // Every broker body is JSON: a text/plain body is a wrong content type (400), not a 422 "must be object".
   app.removeContentTypeParser('text/plain')
+  acceptEmptyJsonWithoutBody(app)
   registerRequestContext(app)
   // Before any route: the OpenAPI generator and the metrics hook must see them all.
   await registerOpenApi(app, config.publicUrl)
@@ -128,3 +129,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (config.sandbox) await app.register(demoRoutes, { broker })
   return app
 }
+
+/**
+ * Many HTTP clients send `Content-Type: application/json` on every call, a DELETE
+ * with no body included: on a route that takes no body, an empty one is no body,
+ * not unparsable JSON. Everything else goes to Fastify's own parser (and its
+ * prototype-poisoning checks), so an empty body where one is expected stays a 400.
+ */
+function acceptEmptyJsonWithoutBody(app: FastifyInstance): void {
+  const json = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '' && request.routeOptions.schema?.body === undefined) return done(null, undefined)
+    json(request, body as string, done)
+  })
+}
+

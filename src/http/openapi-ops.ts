@@ -18,9 +18,10 @@ export interface OpsRouteDoc {
 
 const ISO = '2026-03-01T12:00:00.000Z'
 const ALWAYS: ErrorKind[] = ['StoreUnavailable', 'Internal']
-const APP: ErrorKind[] = ['Unauthorized', 'RateLimited', ...ALWAYS]
+// Unparsable and TooLarge: a badly percent-encoded path, or a body that is not JSON or too big, even where none is expected.
+const APP: ErrorKind[] = ['Unauthorized', 'RateLimited', 'Unparsable', 'TooLarge', ...ALWAYS]
 // RateLimited: a client IP past AUTH_FAILURE_LIMIT failed authentications gets 429, even with the right key.
-const ADMIN: ErrorKind[] = ['Unauthorized', 'RateLimited', 'NotFound', ...ALWAYS]
+const ADMIN: ErrorKind[] = ['Unauthorized', 'RateLimited', 'NotFound', 'Unparsable', 'TooLarge', ...ALWAYS]
 
 const CONNECTION = {
   tenant_id: 'acme',

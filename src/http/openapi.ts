@@ -39,7 +39,7 @@ const MEANINGS: Partial<Record<ErrorKind, string>> = {
   NotFound: 'not found: no connection, no such app or key, unknown route, admin API off',
   InvalidField: 'a field is wrong; `reason` names it',
   RateLimited: 'rate limited; `Retry-After` says when the window resets',
-  Unparsable: 'the request was not parsed (bad JSON, wrong content type)',
+  Unparsable: 'the request was not parsed (bad JSON, wrong content type, a badly percent-encoded path)',
   TenantForbidden: 'this app may not serve this tenant',
   ReauthRequired: 'the connection needs its user to connect again (OneUp refused its refresh token)',
   OneUpUnavailable: 'OneUp is unavailable; `Retry-After`',
@@ -64,9 +64,10 @@ const REASONS: Partial<Record<ErrorKind, string>> = {
 /** The error codes every JSON route may answer, by kind of route. */
 const BODY_ERRORS: ErrorKind[] = ['Unparsable', 'InvalidField', 'TooLarge']
 const ALWAYS: ErrorKind[] = ['StoreUnavailable', 'Internal']
-const APP_ERRORS: ErrorKind[] = ['Unauthorized', 'RateLimited', ...ALWAYS]
+// Unparsable and TooLarge: a badly percent-encoded path, or a body that is not JSON or too big, even where none is expected.
+const APP_ERRORS: ErrorKind[] = ['Unauthorized', 'RateLimited', 'Unparsable', 'TooLarge', ...ALWAYS]
 // RateLimited: a client IP past AUTH_FAILURE_LIMIT failed authentications gets 429, even with the right key.
-const ADMIN_ERRORS: ErrorKind[] = ['Unauthorized', 'RateLimited', 'NotFound', ...ALWAYS]
+const ADMIN_ERRORS: ErrorKind[] = ['Unauthorized', 'RateLimited', 'NotFound', 'Unparsable', 'TooLarge', ...ALWAYS]
 
 const ISO = '2026-03-01T12:00:00.000Z'
 
@@ -254,12 +255,6 @@ function documentRoute(schema: Schema | undefined, method: string, url: string):
     const current = (responses[doc.answer.status] ?? {}) as object
     responses[doc.answer.status] = { description: 'Success', ...current, examples: [doc.answer.value] }
   }
-  if (doc.security === 'app') {
-    for (const status of Object.keys(responses)) {
-      const response = responses[status] as { headers?: object }
-      responses[status] = { ...response, headers: { ...response.headers, ...RATE_HEADERS } }
-    }
-  }
   if (doc.html !== undefined) {
     for (const [status, description] of Object.entries(doc.html.responses)) {
       const redirect = status.startsWith('3')
@@ -272,6 +267,14 @@ function documentRoute(schema: Schema | undefined, method: string, url: string):
     responses[200] = { description: 'Prometheus text exposition format 0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } }
   }
   Object.assign(responses, errorResponses(doc.errors))
+  if (doc.security === 'app') {
+    // Every call an app's key was checked for is counted, refused ones included; a 401's
+    // was not, nor one that failed for want of Redis.
+    for (const status of Object.keys(responses).filter((s) => s !== '401' && Number(s) < 500)) {
+      const response = responses[status] as { headers?: object }
+      responses[status] = { ...response, headers: { ...response.headers, ...RATE_HEADERS } }
+    }
+  }
   out.response = responses
   return out
 }

@@ -8,7 +8,7 @@ interface Operation {
   tags?: string[]
   security?: unknown[]
   requestBody?: { content: Record<string, { example?: unknown }> }
-  responses: Record<string, { content?: Record<string, { example?: unknown; examples?: Record<string, { value: unknown }> }> }>
+  responses: Record<string, { headers?: Record<string, unknown>; content?: Record<string, { example?: unknown; examples?: Record<string, { value: unknown }> }> }>
 }
 type Document = { openapi: string; paths: Record<string, Record<string, Operation>> }
 
@@ -62,6 +62,12 @@ t.test('every app and admin route has a request example, a success example, and 
       t.ok(op.responses['401'], `${method} ${path} documents the 401`)
       // App keys are counted in their window; every key is under the client IP's failed-authentication limit.
       t.ok(op.responses['429'], `${method} ${path} documents the 429`)
+      // Any route can get a badly percent-encoded path or a body that is not JSON or too big.
+      t.ok(op.responses['400'] && op.responses['413'], `${method} ${path} documents the 400 and the 413`)
+      if (!path.startsWith('/v1/admin/')) {
+        const counted = Object.keys(op.responses).filter((status) => status !== '401' && Number(status) < 500)
+        t.same(counted.filter((status) => op.responses[status]?.headers?.['X-Ratelimit-Used'] === undefined), [], `${method} ${path}: every counted answer documents the rate headers`)
+      }
     }
   }
   for (const path of ['/connect/{token}', '/oauth/callback']) {
