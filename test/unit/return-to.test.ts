@@ -48,6 +48,14 @@ t.test("the app's own query string is kept byte for byte", async (t) => {
     'https://app.example.com/cb?next=/dash?tab=1&q=a%20b&flag&sig=x;y&p=1+2&status=connected',
   )
   t.equal(withOutcome('https://app.example.com/cb', { status: 'connected' }), 'https://app.example.com/cb?status=connected')
+  const quoted = checkReturnTo("https://app.example.com/done?name=O'Brien&sig=a%27b`{|}#frag", origins)
+  t.equal(withOutcome(quoted, { status: 'connected' }), "https://app.example.com/done?name=O'Brien&sig=a%27b`{|}&status=connected", "a ' stays a ', a %27 stays a %27")
+  t.equal(
+    checkReturnTo('https://app.example.com/done?q=a b&é=<1>', origins),
+    'https://app.example.com/done?q=a%20b&%C3%A9=%3C1%3E',
+    'what cannot go in a URL as it is, is encoded (once) by the parser',
+  )
+  t.equal(checkReturnTo('https://app.example.com/a/../b/./c?x=1', origins), 'https://app.example.com/b/c?x=1', 'the path as the parser reads it')
   t.equal(withOutcome('https://app.example.com/cb?error=stale&x=1', { status: 'connected' }), 'https://app.example.com/cb?x=1&status=connected', 'an error of its own is not left beside a success')
   t.equal(withOutcome('https://app.example.com/cb?', { status: 'connected' }), 'https://app.example.com/cb?status=connected')
   t.equal(
