@@ -178,8 +178,13 @@ export class ConnectionService {
 
   private matches(record: StoredConnection, query: ListQuery): boolean {
     if (!query.statuses.includes(record.status)) return false
-    const values = { refreshed_at: record.refreshedAt, created_at: record.createdAt, access_expires_at: record.accessExpiresAt }
-    return Object.entries(query.time).every(([field, intervals]) => within(intervals, values[field as keyof typeof values]))
+    // A connection with no access token (reauth_required) shows access_expires_at: null,
+    // which no comparison matches, rather than 1970.
+    const values = { refreshed_at: record.refreshedAt, created_at: record.createdAt, access_expires_at: record.accessExpiresAt > 0 ? record.accessExpiresAt : undefined }
+    return Object.entries(query.time).every(([field, intervals]) => {
+      const value = values[field as keyof typeof values]
+      return value !== undefined && within(intervals, value)
+    })
   }
 }
 

@@ -85,6 +85,10 @@ t.test("filters and sorting follow the seed: status, a refreshed_at range, sort=
   const reauth = await listAll(h, key, 'status=reauth_required')
   t.same(ids(reauth.items), ['globex:feb-gone'])
   t.match(reauth.items[0], { status: 'reauth_required', key_id: null, access_expires_at: null }, 'a connection needing its user holds no tokens')
+  for (const filter of ['lt:2000-01-01', 'eq:1970-01-01', 'not:2026-02-20', 'lte:2026-12-31']) {
+    const items = (await listAll(h, key, `access_expires_at=${encodeURIComponent(filter)}&tenant_id=eq:globex`)).items
+    t.notOk(ids(items).includes('globex:feb-gone'), `access_expires_at=${filter} never matches a null access_expires_at`)
+  }
 
   const notFeb = await listAll(h, key, `refreshed_at=not:2026-02-15&sort=%2Brefreshed_at&tenant_id=eq:acme`)
   t.same(ids(notFeb.items), ['acme:jan', 'acme:mar-last', 'acme:apr'], 'not: excludes the whole day; tenant_id narrows to one tenant')
