@@ -65,13 +65,13 @@ export function checkAuthorizeRequest(
   if (query.scope !== ONEUP_SCOPE) {
     return refuse(new OAuthError('invalid_scope', `The only scope available is ${ONEUP_SCOPE}.`))
   }
+  if (sentState !== undefined && sentState.length > MAX_STATE_LENGTH) {
+    // The sandbox's own bound (Hydra has none): it keeps pending requests in memory.
+    return refuse(new OAuthError('invalid_request', `The state parameter must be at most ${MAX_STATE_LENGTH} characters long.`))
+  }
   if (state === undefined || state.length < MIN_STATE_LENGTH) {
-    return refuse(
-      new OAuthError(
-        'invalid_request',
-        `The state parameter is required and must be at least ${MIN_STATE_LENGTH} characters long (at most ${MAX_STATE_LENGTH}).`,
-      ),
-    )
+    // Hydra (fosite's ErrInvalidState) for a missing state as for a short one.
+    return refuse(new OAuthError('invalid_state', `Request parameter 'state' must be at least be ${MIN_STATE_LENGTH} characters long to ensure sufficient entropy.`))
   }
   const pkce = readPkceChallenge(once(query.code_challenge), once(query.code_challenge_method))
   if (!pkce.ok) return refuse(new OAuthError('invalid_request', pkce.hint))
@@ -92,9 +92,9 @@ export function errorRedirect(redirectUri: string, error: OAuthError, state: str
   })
 }
 
-/** The client's redirect_uri carrying the code and the state. */
+/** The client's redirect_uri carrying the code, the state and the granted scope (Hydra adds `scope`). */
 export function codeRedirect(redirectUri: string, code: string, state: string): string {
-  return withParams(redirectUri, { code, state })
+  return withParams(redirectUri, { code, scope: ONEUP_SCOPE, state })
 }
 
 // The redirect_uri keeps its own query untouched (RFC 6749 §3.1.2: "MUST retain").

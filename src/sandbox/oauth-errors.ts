@@ -9,6 +9,7 @@ export type OAuthErrorId =
   | 'access_denied'
   | 'server_error'
   | 'temporarily_unavailable'
+  | 'invalid_state'
 
 // Hydra (fosite) answers these descriptions; only access_denied follows the seed's spelling.
 const DESCRIPTIONS: Record<OAuthErrorId, string> = {
@@ -26,6 +27,7 @@ const DESCRIPTIONS: Record<OAuthErrorId, string> = {
     'The authorization server encountered an unexpected condition that prevented it from fulfilling the request.',
   temporarily_unavailable:
     'The authorization server is currently unable to handle the request due to a temporary overloading or maintenance of the server.',
+  invalid_state: 'The state is missing or does not have enough characters and is therefore considered too weak.',
 }
 
 /** The JSON body of an OAuth error, as the seed lists its fields. */

@@ -96,7 +96,8 @@ function checkVerifier(pkce: Parameters<typeof verifierMatches>[0] | undefined, 
 function refreshTokens(state: SandboxState, client: SandboxClient, form: Readonly<Record<string, string>>): TokenResponse {
   const { refresh_token: token, scope } = form
   if (!token) throw new OAuthError('invalid_request', 'The POST body must include the refresh_token parameter.')
-  if (scope !== undefined && scope !== ONEUP_SCOPE) {
+  // An empty scope asks for nothing narrower: Hydra serves the granted scope.
+  if (scope !== undefined && scope !== '' && scope !== ONEUP_SCOPE) {
     throw new OAuthError('invalid_scope', `The only scope is ${ONEUP_SCOPE}.`)
   }
   const found = state.grants.findRefresh(token)

@@ -30,7 +30,7 @@ t.test('other bad authorization requests redirect with error, description, hint 
     ['another scope', { scope: 'openid' }, 'invalid_scope'],
     ['two scopes', { scope: 'offline_access openid' }, 'invalid_scope'],
     ['no scope', { scope: undefined }, 'invalid_scope'],
-    ['a short state', { state: 'short' }, 'invalid_request'],
+    ['a short state', { state: 'short' }, 'invalid_state'],
     ['an unknown method', { code_challenge: CHALLENGE_S256, code_challenge_method: 'S512' }, 'invalid_request'],
     ['a method without a challenge', { code_challenge_method: 'S256' }, 'invalid_request'],
     ['a challenge too short', { code_challenge: 'abc', code_challenge_method: 'S256' }, 'invalid_request'],
@@ -49,16 +49,17 @@ t.test('other bad authorization requests redirect with error, description, hint 
   }
 })
 
-t.test('a missing state is invalid_request with a hint, and no state comes back', async (t) => {
+t.test("a missing state is Hydra's invalid_state with a hint, and no state comes back", async (t) => {
   const sandbox = await startSandbox(t)
   const res = await fetch(sandbox.url(`/oauth2/auth?${authorizeQuery({ state: undefined })}`), { redirect: 'manual' })
   const location = new URL(res.headers.get('location') ?? '')
-  t.equal(location.searchParams.get('error'), 'invalid_request')
-  t.match(location.searchParams.get('error_hint'), /state.*required.*8 characters/)
+  t.equal(location.searchParams.get('error'), 'invalid_state')
+  t.match(location.searchParams.get('error_description'), /too weak/)
+  t.match(location.searchParams.get('error_hint'), /state.*at least be 8 characters/)
   t.equal(location.searchParams.has('state'), false)
 })
 
-t.test('an over-long state is invalid_request too, and is not sent back', async (t) => {
+t.test("an over-long state is invalid_request (the sandbox's own bound), and is not sent back", async (t) => {
   const sandbox = await startSandbox(t)
   const res = await fetch(sandbox.url(`/oauth2/auth?${authorizeQuery({ state: 's'.repeat(1025) })}`), { redirect: 'manual' })
   const location = new URL(res.headers.get('location') ?? '')

@@ -22,6 +22,7 @@ t.test('the full code flow with S256 ends with tokens that open /v1/me', async (
   const back = await authorize(t, sandbox, authorizeQuery({ code_challenge: challenge, code_challenge_method: 'S256' }))
   t.equal(`${back.origin}${back.pathname}`, REDIRECT_URI)
   t.equal(back.searchParams.get('state'), 'state-0123456789')
+  t.equal(back.searchParams.get('scope'), 'offline_access', 'the granted scope, as Hydra sends it')
   const code = back.searchParams.get('code') ?? ''
   t.match(code, /^ory_ac_[A-Za-z0-9_-]{43}$/)
 

@@ -140,3 +140,17 @@ t.test('a refresh may repeat the offline_access scope', async (t) => {
   })
   t.equal(res.status, 200)
 })
+
+t.test('a refresh with an empty scope asks for nothing narrower: the granted scope, as Hydra does; another scope is invalid_scope', async (t) => {
+  const sandbox = await startSandbox(t)
+  const first = await obtainTokens(t, sandbox)
+  const refresh = (refreshToken: string, scope: string) =>
+    postToken(sandbox, { grant_type: 'refresh_token', client_id: 'client-a', client_secret: 'secret-a', refresh_token: refreshToken, scope })
+  const res = await refresh(first.refresh_token, '')
+  t.equal(res.status, 200)
+  const body = (await bodyOf(res)) as { scope: string; refresh_token: string }
+  t.equal(body.scope, 'offline_access')
+  const other = await refresh(body.refresh_token, 'profile')
+  t.equal(other.status, 400)
+  t.equal(((await bodyOf(other)) as { error: string }).error, 'invalid_scope')
+})
