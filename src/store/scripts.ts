@@ -337,6 +337,23 @@ local count = tonumber(redis.call('GET', KEYS[1]) or '0')
 if count > 0 then return redis.call('DECR', KEYS[1]) end
 return 0`,
   },
+  /**
+   * Drops the retries waiting for a deleted endpoint. KEYS: retries. ARGV: the
+   * endpoint id. A retry is the JSON of a delivery, which starts with its
+   * `webhookId`. Returns how many were dropped.
+   */
+  obWebhookForget: {
+    numberOfKeys: 1,
+    lua: `
+local prefix = '{"webhookId":' .. cjson.encode(ARGV[1]) .. ','
+local dropped = 0
+for _, payload in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if string.sub(payload, 1, #prefix) == prefix then
+    dropped = dropped + redis.call('ZREM', KEYS[1], payload)
+  end
+end
+return dropped`,
+  },
   /** A delivery is over (delivered or given up): acknowledge and delete it. KEYS: queue. ARGV: group, entry id. */
   obWebhookDone: {
     numberOfKeys: 1,
@@ -427,6 +444,7 @@ declare module 'ioredis' {
     obWebhookRetry(queue: string, retries: string, group: string, entryId: string, due: number, payload: string): Result<number, Context>
     obWebhookDue(retries: string, queue: string, now: number, max: number): Result<number, Context>
     obWebhookDone(queue: string, group: string, entryId: string): Result<number, Context>
+    obWebhookForget(retries: string, webhookId: string): Result<number, Context>
     obWebhookPrune(queue: string, group: string, self: string, idleMs: number): Result<number, Context>
     obCountBack(counter: string): Result<number, Context>
     obTouchKey(app: string, keyId: string, at: number): Result<number, Context>

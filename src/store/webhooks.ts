@@ -25,6 +25,9 @@ export interface Delivery {
   deferrals?: number
 }
 
+/** Given-up entries kept when an unreadable one is set aside (the dispatcher's policy keeps as many). */
+const UNREADABLE_KEPT = 10_000
+
 /** Consumer group of every replica's deliverer. */
 export const DELIVERERS = 'deliverers'
 
@@ -86,8 +89,13 @@ export class WebhookStore {
     return all.filter((w): w is StoredWebhook => w !== undefined)
   }
 
+  /** Deletes an endpoint and the retries waiting for it; what is still in the queue is dropped when read. */
   async delete(id: string): Promise<boolean> {
-    const [deleted] = await Promise.all([this.redis.del(this.keys.webhook(id)), this.redis.srem(this.keys.webhooks(), id)])
+    const [deleted] = await Promise.all([
+      this.redis.del(this.keys.webhook(id)),
+      this.redis.srem(this.keys.webhooks(), id),
+      this.redis.obWebhookForget(this.keys.webhookRetries(), id),
+    ])
     return deleted === 1
   }
 
@@ -113,10 +121,14 @@ export class WebhookStore {
   async enqueue(deliveries: Delivery[]): Promise<void> {
     if (deliveries.length === 0) return
     const queue = this.keys.webhookQueue()
-    await this.redis.xgroup('CREATE', queue, DELIVERERS, '0', 'MKSTREAM').catch((error: unknown) => {
+    await this.createGroup()
+    await Promise.all(deliveries.map((d) => this.redis.xadd(queue, '*', 'd', JSON.stringify(d))))
+  }
+
+  private async createGroup(): Promise<void> {
+    await this.redis.xgroup('CREATE', this.keys.webhookQueue(), DELIVERERS, '0', 'MKSTREAM').catch((error: unknown) => {
       if (!isBusyGroup(error)) throw error
     })
-    await Promise.all(deliveries.map((d) => this.redis.xadd(queue, '*', 'd', JSON.stringify(d))))
   }
 
   /** New deliveries for this consumer, then ones another consumer left pending longer than `staleMs` (it died). */
@@ -130,9 +142,12 @@ export class WebhookStore {
       const left = count - ((claimed as [string, unknown[]] | null)?.[1]?.length ?? 0)
       fresh = left > 0 ? await this.redis.xreadgroup('GROUP', DELIVERERS, consumer, 'COUNT', left, 'STREAMS', queue, '>') : null
     } catch (error) {
-      // No group yet: nothing was ever queued.
-      if (error instanceof Error && error.message.startsWith('NOGROUP')) return []
-      throw error
+      if (!(error instanceof Error && error.message.startsWith('NOGROUP'))) throw error
+      // No group: nothing was ever queued, or the group (or the whole stream) was lost (a
+      // failover, an eviction, a hand-made XGROUP DESTROY). Made again from the stream's
+      // start, so what it holds, retries moved back included, is delivered at the next look.
+      await this.createGroup()
+      return []
     }
     const entries = [
       ...(((claimed as [string, Array<[string, string[]] | null>] | null)?.[1] ?? []) as Array<[string, string[]] | null>),
@@ -142,8 +157,11 @@ export class WebhookStore {
     for (const entry of entries) {
       // A claimed entry deleted meanwhile comes back as null.
       if (entry === null || entry[1] === null) continue
-      const payload = entry[1][1]
-      if (payload !== undefined) out.push({ entryId: entry[0], delivery: JSON.parse(payload) as Delivery })
+      const delivery = parseDelivery(entry[1][1])
+      if (delivery !== undefined) out.push({ entryId: entry[0], delivery })
+      // Unreadable (written by hand, or by another version): set aside for ops, so that it
+      // neither blocks the entries read with it nor comes back at every takeover.
+      else await this.setAside(entry[0], entry[1][1] ?? '')
     }
     return out
   }
@@ -175,9 +193,18 @@ export class WebhookStore {
    * one transaction (the keys share the `{wh}` slot), so it is never in both or lost.
    */
   async bury(entryId: string, delivery: Delivery, reason: string, at: number, keep: number): Promise<void> {
+    await this.moveToDead(entryId, { ...delivery, reason, at }, keep)
+  }
+
+  /** An entry that is no delivery goes where given-up ones go, as it was (cut short). */
+  private async setAside(entryId: string, raw: string): Promise<void> {
+    await this.moveToDead(entryId, { reason: 'an unreadable queue entry', at: Date.now(), raw: raw.slice(0, 2048) }, UNREADABLE_KEPT)
+  }
+
+  private async moveToDead(entryId: string, record: object, keep: number): Promise<void> {
     const replies = await this.redis
       .multi()
-      .xadd(this.keys.webhookDead(), 'MAXLEN', '~', keep, '*', 'd', JSON.stringify({ ...delivery, reason, at }))
+      .xadd(this.keys.webhookDead(), 'MAXLEN', '~', keep, '*', 'd', JSON.stringify(record))
       .obWebhookDone(this.keys.webhookQueue(), DELIVERERS, entryId)
       .exec()
     const failed = replies?.find(([error]) => error !== null)?.[0]
@@ -192,5 +219,15 @@ export class WebhookStore {
       this.redis.xlen(this.keys.webhookDead()),
     ])
     return { queued: Number(queued), retrying: Number(retrying), given_up: Number(dead) }
+  }
+}
+
+/** A queue entry's delivery, or undefined when it is not one. */
+function parseDelivery(payload: string | undefined): Delivery | undefined {
+  try {
+    const delivery = JSON.parse(payload ?? '') as Partial<Delivery> | null
+    return typeof delivery?.webhookId === 'string' && typeof delivery.eventId === 'string' && typeof delivery.attempt === 'number' ? (delivery as Delivery) : undefined
+  } catch {
+    return undefined
   }
 }

@@ -51,6 +51,9 @@ const MAX_IN_FLIGHT = 20
 const MAX_IN_FLIGHT_PER_ENDPOINT = 4
 /** Longest wait for a slot of a busy endpoint before looking again. */
 const MAX_DEFERRAL_MS = 60_000
+/** Retries moved back to the queue per script call, and calls per poll at most (one script call stays short). */
+const REQUEUE_BATCH = 100
+const MAX_REQUEUE_ROUNDS = 100
 
 export interface DispatcherDeps {
   store: WebhookStore
@@ -180,10 +183,15 @@ export class WebhookDispatcher {
         if (this.stopped) break
         if (this.now() - this.lastRequeue >= policy.pollMs) {
           this.lastRequeue = this.now()
-          await store.requeueDue(this.now(), 100)
+          await this.requeueAllDue()
         }
         const room = MAX_IN_FLIGHT - running.size
         const batch = room > 0 ? await store.take(this.consumer, room, policy.staleMs) : []
+        if (this.stopped) {
+          // Taken while stop() began: put back, due at once, for another replica or the next start.
+          await Promise.all(batch.map(({ entryId, delivery }) => store.retryAt(entryId, delivery, this.now())))
+          break
+        }
         for (const { entryId, delivery } of batch) {
           const attempt = this.run(entryId, delivery).finally(() => {
             running.delete(attempt)
@@ -202,6 +210,16 @@ export class WebhookDispatcher {
     } finally {
       // Even when Redis failed the round: no attempt outlives it (the next round starts clean).
       await Promise.all(running)
+    }
+  }
+
+  /**
+   * Moves every due retry back to the queue, a hundred at a time: a busy endpoint's
+   * deferred backlog must not hold other endpoints' retries back for several polls.
+   */
+  private async requeueAllDue(): Promise<void> {
+    for (let round = 0; round < MAX_REQUEUE_ROUNDS; round += 1) {
+      if ((await this.deps.store.requeueDue(this.now(), REQUEUE_BATCH)) < REQUEUE_BATCH) return
     }
   }
 
@@ -289,6 +307,8 @@ export class WebhookDispatcher {
     }
     // One controller per attempt, for its timeout and for stop() (on Node 20, AbortSignal.any
     // over a long-lived signal keeps every combined signal alive: a leak per attempt).
+    // Stopping since this delivery was taken: not sent, put back by deliver() uncounted.
+    if (this.stopped) return 'the broker is stopping'
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(new DOMException('the receiver timed out', 'TimeoutError')), this.deps.policy.timeoutMs)
     this.attempts.add(controller)

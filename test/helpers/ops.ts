@@ -95,6 +95,8 @@ export interface Received {
   headers: IncomingHttpHeaders
   body: string
   status: number
+  /** When it arrived (ms). */
+  at: number
 }
 
 /**
@@ -113,7 +115,7 @@ export async function startReceiver(
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {
       const status = script.shift() ?? 200
-      received.push({ url: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString(), status })
+      received.push({ url: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString(), status, at: Date.now() })
       if (status !== 0) response.writeHead(status).end()
     })
   })
