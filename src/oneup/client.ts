@@ -115,15 +115,9 @@ export function createOneUpClient(oneup: Config['oneup'], options: OneUpClientOp
 /** Checks a token answer beyond what openid-client checks, and drops what the broker does not keep. */
 function validate(answer: oidc.TokenEndpointResponse): OneUpTokens {
   const { access_token: accessToken, refresh_token: refreshToken, expires_in: expiresIn, scope } = answer
-  if (typeof accessToken !== 'string' || accessToken.length === 0 || accessToken.length > MAX_TOKEN_LENGTH) {
-    throw new OneUpError('unavailable', 'OneUp answered without a usable access_token')
-  }
-  if (refreshToken !== undefined && (typeof refreshToken !== 'string' || refreshToken.length === 0 || refreshToken.length > MAX_TOKEN_LENGTH)) {
-    throw new OneUpError('unavailable', 'OneUp answered with an unusable refresh_token')
-  }
-  if (answer.token_type.toLowerCase() !== 'bearer') {
-    throw new OneUpError('unavailable', 'OneUp answered with a token_type other than bearer')
-  }
+  if (refreshToken !== undefined && !isUsableToken(refreshToken)) throw unusable('its refresh_token is not a usable token')
+  if (!isUsableToken(accessToken)) throw unusable('its access_token is not a usable token', refreshToken)
+  if (answer.token_type.toLowerCase() !== 'bearer') throw unusable('its token_type is not bearer', refreshToken)
   // 0 is OneUp saying "expired already": kept (the default is for an answer that says nothing).
   const validExpiry = typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn >= 0 && expiresIn <= 366 * 86400
   return {
@@ -134,9 +128,48 @@ function validate(answer: oidc.TokenEndpointResponse): OneUpTokens {
   }
 }
 
+function isUsableToken(token: unknown): token is string {
+  return typeof token === 'string' && token.length > 0 && token.length <= MAX_TOKEN_LENGTH
+}
+
+/**
+ * A 200 answer the broker cannot use. `why` names what is wrong, never a value of the
+ * answer; a usable refresh token in it rides along (OneUp rotated: it is the live one).
+ */
+function unusable(why: string, refreshToken?: unknown): OneUpError {
+  return new OneUpError('unavailable', `OneUp answered 200 with a token answer the broker cannot use: ${why}`, {
+    httpStatus: 200,
+    ...(isUsableToken(refreshToken) ? { rotatedRefreshToken: refreshToken } : {}),
+  })
+}
+
+/**
+ * openid-client's refusals of a 200 token answer (oauth4webapi reads the body only when
+ * the status is 200), as what they say of the answer. Their messages name a field, never
+ * a value; a JSON parse error's message quotes the body, so it is not repeated.
+ */
+function refusedAnswer(error: oidc.ClientError): OneUpError | undefined {
+  const cause = error.cause as { message?: unknown; cause?: { body?: { refresh_token?: unknown } } } | undefined
+  switch (error.code) {
+    case 'OAUTH_PARSE_ERROR':
+    case 'OAUTH_RESPONSE_IS_NOT_JSON':
+      return unusable('its body is not JSON')
+    case 'OAUTH_INVALID_RESPONSE': {
+      const said = typeof cause?.message === 'string' && /^[\w" -]{1,160}$/.test(cause.message) ? cause.message : 'not a token answer'
+      return unusable(said, cause?.cause?.body?.refresh_token)
+    }
+    case 'OAUTH_UNSUPPORTED_OPERATION':
+      return unusable('its token_type is not bearer', cause?.cause?.body?.refresh_token)
+    default:
+      return undefined
+  }
+}
+
 /** Turns whatever openid-client or fetch threw into a {@link OneUpError} that names no secret. */
 function classify(error: unknown): OneUpError {
   if (error instanceof OneUpError) return error
+  const refused = error instanceof oidc.ClientError ? refusedAnswer(error) : undefined
+  if (refused !== undefined) return refused
   if (error instanceof oidc.ResponseBodyError) {
     const cause = error.cause as Record<string, unknown>
     const description = [cause.error_description, cause.error_hint].filter((part) => typeof part === 'string').join(' ')

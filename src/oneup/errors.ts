@@ -11,11 +11,16 @@ export class OneUpError extends Error {
   readonly oauthError: string | undefined
   readonly description: string | undefined
   readonly httpStatus: number | undefined
+  /**
+   * A refresh token found in a 2xx answer the broker could not use otherwise: OneUp did
+   * rotate, and this is the only live one. A private field, so no logger ever prints it.
+   */
+  readonly #rotatedRefreshToken: string | undefined
 
   constructor(
     kind: 'oauth' | 'unavailable',
     message: string,
-    details: { oauthError?: string; description?: string; httpStatus?: number; cause?: unknown } = {},
+    details: { oauthError?: string; description?: string; httpStatus?: number; cause?: unknown; rotatedRefreshToken?: string } = {},
   ) {
     super(message, { cause: details.cause })
     this.name = 'OneUpError'
@@ -23,6 +28,20 @@ export class OneUpError extends Error {
     this.oauthError = details.oauthError
     this.description = details.description
     this.httpStatus = details.httpStatus
+    this.#rotatedRefreshToken = details.rotatedRefreshToken
+  }
+
+  get rotatedRefreshToken(): string | undefined {
+    return this.#rotatedRefreshToken
+  }
+
+  /**
+   * OneUp answered 2xx, so it performed the grant (for a refresh: the refresh token sent
+   * is spent), but the answer is not a token answer the broker can use. Not a lost answer,
+   * and not worth repeating with the spent token.
+   */
+  get unusableAnswer(): boolean {
+    return this.kind === 'unavailable' && this.httpStatus !== undefined && this.httpStatus >= 200 && this.httpStatus < 300
   }
 
   /** OneUp refused the grant itself: the refresh token (or code) is dead for good. */
