@@ -43,11 +43,12 @@ export function createOneUpClient(oneup: Config['oneup'], options: OneUpClientOp
     code_challenge_methods_supported: ['S256'],
   }
   const fetchImpl = boundedFetch(options.fetch ?? fetch)
-  const configure = (secret: string): oidc.Configuration => {
+  /** A client with one secret; its calls to OneUp also end when `deadline` fires. */
+  const configure = (secret: string, deadline?: AbortSignal): oidc.Configuration => {
     // The seed's examples send client_id and client_secret in the form body.
     const config = new oidc.Configuration(server, oneup.clientId, undefined, oidc.ClientSecretPost(secret))
     config.timeout = oneup.timeoutMs / 1000
-    config[oidc.customFetch] = (url, init) => fetchImpl(url, init as RequestInit)
+    config[oidc.customFetch] = (url, init) => (deadline === undefined ? fetchImpl(url, init as RequestInit) : fetchBefore(fetchImpl, deadline, url, init as RequestInit))
     if (server.token_endpoint?.startsWith('http:') || oneup.authorizationUrl.startsWith('http:')) {
       // Only the sandbox and local tests use http; real OneUp is https-only.
       oidc.allowInsecureRequests(config)
@@ -55,18 +56,25 @@ export function createOneUpClient(oneup: Config['oneup'], options: OneUpClientOp
     return config
   }
   const current = configure(oneup.clientSecret)
-  const previous = oneup.clientSecretPrevious === undefined ? undefined : configure(oneup.clientSecretPrevious)
 
-  /** Runs a grant with the current secret, then with the previous one if OneUp says `invalid_client`. */
+  /**
+   * Runs a grant with the current secret, then with the previous one if OneUp says `invalid_client`.
+   * Up to three calls to OneUp, all within one ONEUP_TIMEOUT_MS: the refresh coordinator sizes
+   * its lock and its retries for one attempt taking at most that long, so a slow OneUp in the
+   * middle of a secret rotation must not make one attempt last three timeouts (the lock would
+   * lapse while this call still presents the refresh token, and another replica present it too).
+   */
   async function withSecrets(grant: (config: oidc.Configuration) => Promise<oidc.TokenEndpointResponse>): Promise<OneUpTokens> {
+    const deadline = AbortSignal.timeout(oneup.timeoutMs)
+    const secret = (value: string) => configure(value, deadline)
     try {
-      return validate(await grant(current))
+      return validate(await grant(secret(oneup.clientSecret)))
     } catch (error) {
       const failure = classify(error)
-      if (previous === undefined || failure.oauthError !== 'invalid_client') throw failure
+      if (oneup.clientSecretPrevious === undefined || failure.oauthError !== 'invalid_client') throw failure
     }
     try {
-      const tokens = validate(await grant(previous))
+      const tokens = validate(await grant(secret(oneup.clientSecretPrevious)))
       options.onPreviousSecretUsed?.()
       return tokens
     } catch (error) {
@@ -76,7 +84,7 @@ export function createOneUpClient(oneup: Config['oneup'], options: OneUpClientOp
     // Both refused: OneUp may have switched to the current secret between the
     // two calls (the rotation's very moment). One more try settles it.
     try {
-      return validate(await grant(current))
+      return validate(await grant(secret(oneup.clientSecret)))
     } catch (error) {
       throw classify(error)
     }
@@ -109,6 +117,25 @@ export function createOneUpClient(oneup: Config['oneup'], options: OneUpClientOp
     refresh(refreshToken) {
       return withSecrets((config) => oidc.refreshTokenGrant(config, refreshToken))
     },
+  }
+}
+
+/**
+ * One call to OneUp that ends when `deadline` fires, whether or not the fetch underneath
+ * honours its signal (the deadline, not the fetch, bounds how long the refresh lock is held).
+ */
+async function fetchBefore(fetchImpl: typeof fetch, deadline: AbortSignal, url: string | URL | Request, init: RequestInit): Promise<Response> {
+  deadline.throwIfAborted()
+  const signal = init.signal == null ? deadline : AbortSignal.any([init.signal, deadline])
+  let onAbort: (() => void) | undefined
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(deadline.reason)
+    deadline.addEventListener('abort', onAbort, { once: true })
+  })
+  try {
+    return await Promise.race([fetchImpl(url, { ...init, signal }), aborted])
+  } finally {
+    if (onAbort !== undefined) deadline.removeEventListener('abort', onAbort)
   }
 }
 
@@ -183,7 +210,9 @@ function classify(error: unknown): OneUpError {
   }
   const name = error instanceof Error ? error.name : 'Error'
   const code = (error as { code?: unknown })?.code
-  const what = name === 'TimeoutError' || name === 'AbortError' ? 'timed out' : `failed (${typeof code === 'string' ? code : name})`
+  // openid-client wraps an aborted fetch (the timeout, the deadline) as OAUTH_TIMEOUT or OAUTH_ABORT.
+  const timedOut = name === 'TimeoutError' || name === 'AbortError' || code === 'OAUTH_TIMEOUT' || code === 'OAUTH_ABORT'
+  const what = timedOut ? 'timed out' : `failed (${typeof code === 'string' ? code : name})`
   return new OneUpError('unavailable', `the call to OneUp ${what}`, { cause: error })
 }
 
