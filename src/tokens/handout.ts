@@ -97,7 +97,7 @@ export class TokenService {
       const tokens = await this.deps.opener.open(tenantId, userId, connection.sealed)
       const needMs = Math.max(request.minTtl, MIN_REMAINING_SECONDS) * 1000
       const forced = request.forceRefresh && now - connection.refreshedAt >= FORCE_REFRESH_MIN_AGE_MS
-      if (forced || tokens.accessExpiresAt - now < needMs) {
+      if (forced || refreshDue(tokens, connection.refreshedAt, needMs, now)) {
         const refreshed = await this.deps.refresher.refresh(tenantId, userId, connection, log)
         return { rate, outcome: answer(refreshed.tokens, this.now()), refreshed: true }
       }
@@ -107,6 +107,22 @@ export class TokenService {
       throw error
     }
   }
+}
+
+/**
+ * Whether a token set with less than `needMs` left must be refreshed before it is handed out.
+ * The contract's rule: when less than `needMs` is left. But when OneUp grants tokens that
+ * live less than `needMs` (a `min_ttl` above OneUp's lifetime, or a lifetime under the
+ * 60 s floor), no refresh can meet the need either, and since OneUp revokes the previous
+ * access token at each refresh, refreshing at every hand-out would revoke the token handed
+ * out a moment before. Then the token is refreshed only once less than half its lifetime
+ * is left (or it has expired): every caller gets at least half of what OneUp grants.
+ */
+function refreshDue(tokens: TokenSet, refreshedAt: number, needMs: number, now: number): boolean {
+  const remaining = tokens.accessExpiresAt - now
+  const lifetime = tokens.accessExpiresAt - refreshedAt
+  if (lifetime >= needMs) return remaining < needMs
+  return remaining <= 0 || remaining < lifetime / 2
 }
 
 const OUTCOMES: Record<string, BrokerEventMap['handout'][0]['outcome']> = {

@@ -44,6 +44,28 @@ t.test('min_ttl asks for more time left; 60 seconds is the floor', async (t) => 
   t.equal((await h.sandbox.counters()).refresh_grants, 1)
 })
 
+t.test('OneUp tokens living less than min_ttl (or the 60 s floor): refreshed once half their lifetime has passed, not at every hand-out', async (t) => {
+  for (const [what, ttl, minTtl] of [
+    ['min_ttl 900 over a 600 s token', 600, 900],
+    ['a 45 s token under the 60 s floor', 45, 0],
+  ] as const) {
+    const { h, clock, token } = await connected(t, { sandbox: { accessTokenTtl: ttl } })
+    const grants = async () => (await h.sandbox.counters()).refresh_grants
+    const first = (await token({ min_ttl: minTtl })).json()
+    t.equal(first.expires_in, ttl, `${what}: the connect's token is served whole`)
+    for (let i = 0; i < 5; i += 1) t.equal((await token({ min_ttl: minTtl })).json().access_token, first.access_token, `${what}: the same token`)
+    t.equal(await grants(), 0, `${what}: no refresh while more than half its lifetime is left`)
+    t.equal((await me(h, first.access_token)).status, 200, `${what}: the token handed out is still accepted by OneUp`)
+
+    clock.ms += (ttl / 2 + 1) * 1000 // less than half left
+    const second = (await token({ min_ttl: minTtl })).json()
+    t.not(second.access_token, first.access_token, `${what}: refreshed once under half its lifetime`)
+    t.equal(second.expires_in, ttl)
+    for (let i = 0; i < 5; i += 1) t.equal((await token({ min_ttl: minTtl })).json().access_token, second.access_token, `${what}: then kept`)
+    t.equal(await grants(), 1, `${what}: one refresh`)
+  }
+})
+
 t.test('force_refresh replaces a token OneUp says is not active', async (t) => {
   const { h, clock, token } = await connected(t)
   const first = (await token()).json()
