@@ -98,8 +98,17 @@ export class TokenService {
       const needMs = Math.max(request.minTtl, MIN_REMAINING_SECONDS) * 1000
       const forced = request.forceRefresh && now - connection.refreshedAt >= FORCE_REFRESH_MIN_AGE_MS
       if (forced || refreshDue(tokens, connection.refreshedAt, needMs, now)) {
-        const refreshed = await this.deps.refresher.refresh(tenantId, userId, connection, log)
-        return { rate, outcome: answer(refreshed.tokens, this.now()), refreshed: true }
+        try {
+          const refreshed = await this.deps.refresher.refresh(tenantId, userId, connection, log)
+          return { rate, outcome: answer(refreshed.tokens, this.now()), refreshed: true }
+        } catch (error) {
+          // A refresh ahead of time failed for OneUp being out of reach: the token held still
+          // works, so it is served (its own expires_in says how long) rather than a 503. Not
+          // after force_refresh: the app has just heard from OneUp that it does not work.
+          const servedAt = this.now()
+          if (!forced && isOneUpUnavailable(error) && tokens.accessExpiresAt > servedAt) return { rate, outcome: answer(tokens, servedAt) }
+          throw error
+        }
       }
       return { rate, outcome: answer(tokens, now) }
     } catch (error) {
@@ -124,6 +133,8 @@ function refreshDue(tokens: TokenSet, refreshedAt: number, needMs: number, now: 
   if (lifetime >= needMs) return remaining < needMs
   return remaining <= 0 || remaining < lifetime / 2
 }
+
+const isOneUpUnavailable = (error: unknown): boolean => error instanceof BrokerError && error.kind === 'OneUpUnavailable'
 
 const OUTCOMES: Record<string, BrokerEventMap['handout'][0]['outcome']> = {
   NotFound: 'not_found',

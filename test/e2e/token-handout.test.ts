@@ -144,6 +144,35 @@ t.test('OneUp down: 503 with Retry-After, the refresh token is kept, a cooldown 
   t.equal((await h.sandbox.counters()).reuse_detections, 0)
 })
 
+t.test('OneUp down: a token still valid but due for a refresh is served with what it has left; an expired one, or force_refresh, gets 503', async (t) => {
+  const { h, clock, token } = await connected(t, { app: { refreshPolicy: { cooldownMs: 1, maxAttempts: 1 } } })
+  const first = (await token()).json()
+  await h.sandbox.control('/faults', 'POST', { mode: 'status', status: 503, count: 100 })
+
+  clock.ms += 40 * 60_000 // 20 minutes left
+  const longJob = await token({ min_ttl: 1800 })
+  t.equal(longJob.statusCode, 200, 'min_ttl 1800 with 20 minutes left: served')
+  t.equal(longJob.json().access_token, first.access_token)
+  t.equal(longJob.json().expires_in, 20 * 60, 'with the time it really has left')
+
+  clock.ms += 19 * 60_000 + 10_000 // 50 s left
+  await new Promise((resolve) => setTimeout(resolve, 5)) // the 1 ms cooldown
+  const plain = await token()
+  t.equal(plain.statusCode, 200, '50 s left, under the 60 s floor: served')
+  t.equal(plain.json().expires_in, 50)
+  t.ok((await h.sandbox.counters()).token_requests >= 2, 'a refresh was tried each time')
+
+  const forced = await token({ force_refresh: true })
+  t.equal(forced.statusCode, 503, 'force_refresh: the app knows the token does not work, so 503')
+  t.equal(forced.json().error.code, '8')
+
+  clock.ms += 60_000 // expired
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  const expired = await token()
+  t.equal(expired.statusCode, 503, 'an expired token is never served')
+  t.equal(expired.json().error.code, '8')
+})
+
 t.test('Hydra\'s "concurrent requests" answer is retried as transient', async (t) => {
   const { h, clock, token } = await connected(t)
   clock.ms += 60_000
