@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import { startHarness, type Harness, type HarnessOptions } from '../helpers/harness.js'
+import { dumpPrefix } from '../helpers/redis.js'
 
 /** A broker whose clock the test moves, with alice of acme connected. */
 async function connected(t: Test, options: HarnessOptions = {}) {
@@ -277,15 +278,42 @@ t.test('app keys: missing, malformed, unknown and revoked keys all get the same 
 
 t.test("a revoked key's calls do not spend the connection's budget (on Redis Cluster too, where the two counts run in parallel)", async (t) => {
   const h = await startHarness(t)
+  const owner = await h.createApp()
+  t.equal((await h.connect(owner.key, 'acme', 'alice')).callback.statusCode, 200)
   const leaked = await h.createApp()
   const body = { tenant_id: 'acme', user_id: 'alice' }
-  t.equal((await h.asApp(leaked.key, 'POST', '/v1/token', body)).statusCode, 404, 'known and counted once')
+  t.equal((await h.asApp(leaked.key, 'POST', '/v1/token', body)).statusCode, 200, 'known and counted once')
   await h.app.inject({ method: 'DELETE', url: `/v1/admin/apps/${leaked.id}/keys/${leaked.key_id}`, headers: { authorization: `Bearer ${h.config.adminKey}` } })
   for (let i = 0; i < 5; i += 1) t.equal((await h.asApp(leaked.key, 'POST', '/v1/token', body)).statusCode, 401)
-  const owner = await h.createApp()
   const answer = await h.asApp(owner.key, 'POST', '/v1/token', body)
   t.equal(answer.headers['x-ratelimit-limit'], '3600', "the connection's bucket is the tighter one")
   t.equal(answer.headers['x-ratelimit-used'], '2', 'the first call and this one; the revoked calls gave theirs back')
+})
+
+t.test('calls an app\'s own rate_limit refuses do not spend the user\'s budget, which every app shares (on Redis Cluster too)', async (t) => {
+  const h = await startHarness(t)
+  const main = await h.createApp()
+  const throttled = await h.createApp({ rate_limit: 1 })
+  t.equal((await h.connect(main.key, 'acme', 'alice')).callback.statusCode, 200)
+  const body = { tenant_id: 'acme', user_id: 'alice' }
+  t.equal((await h.asApp(main.key, 'POST', '/v1/token', body)).headers['x-ratelimit-used'], '1')
+  t.equal((await h.asApp(throttled.key, 'POST', '/v1/token', body)).statusCode, 200, "the throttled app's one call")
+  for (let i = 0; i < 20; i += 1) {
+    const refused = await h.asApp(throttled.key, 'POST', '/v1/token', body)
+    t.equal(refused.statusCode, 429)
+    t.equal(refused.json().error.code, '4')
+  }
+  const after = await h.asApp(main.key, 'POST', '/v1/token', body)
+  t.equal(after.statusCode, 200)
+  t.equal(after.headers['x-ratelimit-used'], '3', "main's two calls and the throttled app's one: none of its 20 refused calls")
+})
+
+t.test('hand-outs for users with no connection leave no counter behind', async (t) => {
+  const h = await startHarness(t)
+  const { key } = await h.createApp()
+  for (let i = 0; i < 20; i += 1) t.equal((await h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: `nobody${i}` })).statusCode, 404)
+  const counters = (await dumpPrefix(h.prefix)).filter(({ key }) => key.includes('{t:acme}:rl:'))
+  t.same(counters, [], 'no per-user counter for a user who is not connected')
 })
 
 t.test('bad input gets the seed\'s error shape with a stable code, and changes nothing', async (t) => {
