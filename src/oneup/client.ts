@@ -171,8 +171,8 @@ function unusable(why: string, refreshToken?: unknown): OneUpError {
 }
 
 /**
- * openid-client's refusals of a 200 token answer (oauth4webapi reads the body only when
- * the status is 200), as what they say of the answer. Their messages name a field, never
+ * openid-client's refusals of a 200 token answer (oauth4webapi reads a token answer only
+ * when the status is 200; the caller has set other statuses apart), as what they say of it. Their messages name a field, never
  * a value; a JSON parse error's message quotes the body, so it is not repeated.
  */
 function refusedAnswer(error: oidc.ClientError): OneUpError | undefined {
@@ -195,7 +195,15 @@ function refusedAnswer(error: oidc.ClientError): OneUpError | undefined {
 /** Turns whatever openid-client or fetch threw into a {@link OneUpError} that names no secret. */
 function classify(error: unknown): OneUpError {
   if (error instanceof OneUpError) return error
-  const refused = error instanceof oidc.ClientError ? refusedAnswer(error) : undefined
+  // openid-client names the Response as the cause of an answer it could not read as OAuth.
+  const response = error instanceof oidc.ClientError && error.cause instanceof Response ? error.cause : undefined
+  if (response !== undefined && response.status >= 400 && response.status < 500) {
+    // A 4xx without an OAuth error (a rate limit in OneUp's own format, a proxy's page):
+    // OneUp, or something in front of it, answered; the grant was not performed.
+    // (A 5xx of that kind may come from a gateway that lost OneUp's answer: left as "no answer".)
+    return new OneUpError('unavailable', `OneUp answered ${response.status} without an OAuth error`, { httpStatus: response.status, retryAfterMs: retryAfterMs(response) })
+  }
+  const refused = error instanceof oidc.ClientError && (response === undefined || response.ok) ? refusedAnswer(error) : undefined
   if (refused !== undefined) return refused
   if (error instanceof oidc.ResponseBodyError) {
     const cause = error.cause as Record<string, unknown>
@@ -206,6 +214,7 @@ function classify(error: unknown): OneUpError {
       oauthError: safeId(error.error),
       description: description === '' ? undefined : description.slice(0, 500),
       httpStatus: error.status,
+      retryAfterMs: retryAfterMs(error.response),
     })
   }
   const name = error instanceof Error ? error.name : 'Error'
@@ -214,6 +223,14 @@ function classify(error: unknown): OneUpError {
   const timedOut = name === 'TimeoutError' || name === 'AbortError' || code === 'OAUTH_TIMEOUT' || code === 'OAUTH_ABORT'
   const what = timedOut ? 'timed out' : `failed (${typeof code === 'string' ? code : name})`
   return new OneUpError('unavailable', `the call to OneUp ${what}`, { cause: error })
+}
+
+/** A `Retry-After` (seconds or an HTTP date) in ms from now, or undefined when absent or unreadable. */
+function retryAfterMs(response: Response | undefined): number | undefined {
+  const value = response?.headers.get('retry-after')?.trim()
+  if (value === undefined || value === '') return undefined
+  const ms = /^\d+$/.test(value) ? Number(value) * 1000 : Date.parse(value) - Date.now()
+  return Number.isFinite(ms) ? Math.max(0, ms) : undefined
 }
 
 /** OAuth error ids are `[a-z_]`; anything else from a hostile answer is not repeated. */

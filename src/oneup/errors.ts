@@ -11,6 +11,8 @@ export class OneUpError extends Error {
   readonly oauthError: string | undefined
   readonly description: string | undefined
   readonly httpStatus: number | undefined
+  /** How long OneUp asked to wait (its `Retry-After`, in ms), when it said. */
+  readonly retryAfterMs: number | undefined
   /**
    * A refresh token found in a 2xx answer the broker could not use otherwise: OneUp did
    * rotate, and this is the only live one. A private field, so no logger ever prints it.
@@ -20,7 +22,7 @@ export class OneUpError extends Error {
   constructor(
     kind: 'oauth' | 'unavailable',
     message: string,
-    details: { oauthError?: string; description?: string; httpStatus?: number; cause?: unknown; rotatedRefreshToken?: string } = {},
+    details: { oauthError?: string; description?: string; httpStatus?: number; retryAfterMs?: number; cause?: unknown; rotatedRefreshToken?: string } = {},
   ) {
     super(message, { cause: details.cause })
     this.name = 'OneUpError'
@@ -28,6 +30,7 @@ export class OneUpError extends Error {
     this.oauthError = details.oauthError
     this.description = details.description
     this.httpStatus = details.httpStatus
+    this.retryAfterMs = details.retryAfterMs
     this.#rotatedRefreshToken = details.rotatedRefreshToken
   }
 

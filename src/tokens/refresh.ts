@@ -234,7 +234,7 @@ export class RefreshCoordinator {
   }
 
   /**
-   * One refresh grant, retried with jittered backoff on transient failures, within the deadline.
+   * One refresh grant, retried on transient failures ({@link retryWait}), within the deadline.
    * A failure with no HTTP answer (timeout, reset) may hide a refresh OneUp did perform: it is
    * retried at once all the same, with the same refresh token, because that token is all the
    * broker has; `attempts.answerMaybeLost` records it so a refusal can be explained.
@@ -245,18 +245,27 @@ export class RefreshCoordinator {
       try {
         return await oneup.refresh(refreshToken)
       } catch (error) {
-        const retryable =
-          error instanceof OneUpError &&
-          // A 2xx OneUp answered is a grant done: the token just sent is spent.
-          !error.unusableAnswer &&
-          // Hydra answers `invalid_request` to concurrent refreshes of one token: transient.
-          (error.kind === 'unavailable' || error.oauthError === 'invalid_request')
-        if (error instanceof OneUpError && error.kind === 'unavailable' && error.httpStatus === undefined) attempts.answerMaybeLost = true
-        const backoff = 100 * 2 ** attempt * (0.5 + Math.random())
-        if (!retryable || attempt >= policy.maxAttempts || this.now() + backoff + policy.attemptTimeoutMs > deadline) throw error
-        await sleep(backoff)
+        if (!(error instanceof OneUpError)) throw error
+        if (error.kind === 'unavailable' && error.httpStatus === undefined) attempts.answerMaybeLost = true
+        const wait = this.retryWait(error, attempt)
+        if (wait === undefined || attempt >= policy.maxAttempts || this.now() + wait + policy.attemptTimeoutMs > deadline) throw error
+        await sleep(wait)
       }
     }
+  }
+
+  /**
+   * How long to wait before trying a failed refresh grant again, or undefined not to:
+   * - no answer, or a 5xx: OneUp being unwell, retried after a jittered backoff;
+   * - Hydra's `invalid_request` to concurrent refreshes of one token: transient, likewise;
+   * - 429: after OneUp's `Retry-After` (the caller's deadline decides whether that fits),
+   *   never at once, and not at all when OneUp does not say when;
+   * - any other answer (a 2xx the broker cannot use, a 4xx): OneUp's verdict, not repeated.
+   */
+  private retryWait(error: OneUpError, attempt: number): number | undefined {
+    if (error.httpStatus === 429) return error.retryAfterMs
+    const transient = (error.kind === 'unavailable' && (error.httpStatus === undefined || error.httpStatus >= 500)) || error.oauthError === 'invalid_request'
+    return transient ? 100 * 2 ** attempt * (0.5 + Math.random()) : undefined
   }
 
   /**

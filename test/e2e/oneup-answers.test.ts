@@ -238,3 +238,69 @@ t.test('a 200 refresh answer the broker cannot use is not retried with the spent
   t.match(logs, /cannot use: its body is not JSON/)
   for (const value of seen) t.notOk(logs.includes(value), 'no token OneUp sent is in the logs')
 })
+
+t.test('a 429 or another 4xx without an OAuth error to a refresh: OneUp answered, so no retry at once; a short Retry-After is honoured', async (t) => {
+  // OneUp's token endpoint behind a rate limiter that refuses (in the seed's format) until
+  // the moment its Retry-After names, or behind whatever `bad` answers.
+  const oneup = { limitedFor: 0, limitedUntil: 0, bad: undefined as (() => Response) | undefined, served: 0 }
+  const limited: typeof fetch = async (input, init) => {
+    const url = input instanceof Request ? input.url : String(input)
+    if (!url.endsWith('/oauth2/token')) return fetch(input, init)
+    if (oneup.bad !== undefined) {
+      oneup.served += 1
+      return oneup.bad()
+    }
+    if (oneup.limitedFor > 0) {
+      oneup.limitedUntil = Date.now() + oneup.limitedFor * 1000
+      oneup.limitedFor = 0
+    }
+    if (Date.now() < oneup.limitedUntil) {
+      oneup.served += 1
+      return seedRateLimited(String(Math.ceil((oneup.limitedUntil - Date.now()) / 1000)))
+    }
+    return fetch(input, init)
+  }
+  const seedRateLimited = (retryAfter: string) =>
+    new Response(JSON.stringify({ error: { status: 429, code: '4', message: 'Rate limited.' } }), { status: 429, headers: { 'content-type': 'application/json', 'retry-after': retryAfter } })
+  const clock = { ms: Date.now() }
+  const h = await startHarness(t, { app: { fetch: limited, now: () => clock.ms, refreshPolicy: { cooldownMs: 1 } } })
+  const { key } = await h.createApp()
+  t.equal((await h.connect(key, 'acme', 'alice')).callback.statusCode, 200)
+  const token = () => h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice', force_refresh: true })
+
+  clock.ms += 60_000
+  oneup.limitedFor = 1
+  const honoured = await token()
+  t.equal(honoured.statusCode, 200, `a 429 with Retry-After 1 is tried again after that second (${honoured.body})`)
+  t.equal(oneup.served, 1, 'refused once: the next try came when OneUp said')
+  t.equal((await h.sandbox.counters()).refresh_grants, 1, 'and OneUp did the refresh')
+
+  for (const [what, bad] of [
+    ['a 429 asking for a minute', () => seedRateLimited('60')],
+    ['a 429 that does not say when', () => new Response('slow down', { status: 429 })],
+    ['a 403 page from something in front of OneUp', () => new Response('<html>Forbidden</html>', { status: 403, headers: { 'content-type': 'text/html' } })],
+  ] as const) {
+    await new Promise((resolve) => setTimeout(resolve, 5)) // the 1 ms cooldown
+    const before = oneup.served
+    oneup.bad = bad
+    clock.ms += 60_000
+    const refused = await token()
+    oneup.bad = undefined
+    t.equal(refused.statusCode, 503, `${what}: 503`)
+    t.equal(refused.json().error.code, '8')
+    t.equal(oneup.served - before, 1, `${what}: asked once, not again at once`)
+  }
+  // A 5xx page may come from a gateway that lost OneUp's answer: transient, retried as before.
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  const before = oneup.served
+  oneup.bad = () => new Response('<html>Bad gateway</html>', { status: 502, headers: { 'content-type': 'text/html' } })
+  clock.ms += 60_000
+  t.equal((await token()).statusCode, 503, 'a 502 page: 503')
+  oneup.bad = undefined
+  t.equal(oneup.served - before, 3, 'a 502 page is retried (3 attempts): not taken for an unusable 200')
+
+  const logs = h.logs.join('\n')
+  t.match(logs, /OneUp answered 429 without an OAuth error/, 'the log says what OneUp answered')
+  t.match(logs, /OneUp answered 403 without an OAuth error/)
+  t.equal((await h.sandbox.counters()).reuse_detections, 0)
+})
