@@ -42,7 +42,8 @@ if (mode === 'plain') {
   } else {
     defineScripts(redis)
     const reads = new HandoutStore(redis, redisKeys(process.env.REDIS_KEY_PREFIX ?? ''))
-    const caller = { id: process.env.BENCH_APP_ID ?? '', keyId: process.env.BENCH_KEY_ID ?? '' }
+    // It enforces no limit (it measures the read): every call counts against the connection, as the broker's common path does.
+    const caller = { id: process.env.BENCH_APP_ID ?? '', keyId: process.env.BENCH_KEY_ID ?? '', rateLimit: Number.MAX_SAFE_INTEGER }
     app.post<{ Body: { tenant_id?: string; user_id?: string } | undefined }>('/v1/token', async (request, reply) => {
       // The readiness probe sends no body.
       if (request.body?.tenant_id === undefined || request.body.user_id === undefined) return reply.code(400).send()

@@ -15,7 +15,12 @@ export interface HandoutRecord {
 export interface HandoutRead {
   /** Calls of the app in this window, this one included; -1 when its key has been revoked. */
   appUsed: number
-  /** Calls for this connection in this window, this one included (0 when the key was revoked). */
+  /**
+   * Calls for this connection in this window: this one included when it counts, i.e. when
+   * there is a connection and the app is within its own limit (a call the app's limit
+   * refuses must not spend the budget every app shares for this user); 0 with no connection
+   * or a revoked key.
+   */
   connectionUsed: number
   connection: HandoutRecord | undefined
 }
@@ -37,26 +42,30 @@ export class HandoutStore {
     this.oneScript = !(redis instanceof Cluster)
   }
 
-  async read(app: { id: string; keyId: string }, tenantId: string, userId: string, window: RateWindow): Promise<HandoutRead> {
+  async read(app: { id: string; keyId: string; rateLimit: number }, tenantId: string, userId: string, window: RateWindow): Promise<HandoutRead> {
     const connection = this.keys.connection(tenantId, userId)
     const counter = this.keys.connectionRate(tenantId, userId, window.index)
     if (this.oneScript) {
-      const reply = await this.redis.obHandout(this.keys.app(app.id), this.keys.appRate(app.id, window.index), connection, counter, app.keyId, WINDOW_MS)
+      const reply = await this.redis.obHandout(this.keys.app(app.id), this.keys.appRate(app.id, window.index), connection, counter, app.keyId, WINDOW_MS, app.rateLimit)
       const appUsed = Number(reply[0])
       if (appUsed === -1) return { appUsed, connectionUsed: 0, connection: undefined }
       return { appUsed, connectionUsed: Number(reply[1]), connection: record(reply, 2) }
     }
-    const [appUsed, reply] = await Promise.all([
+    const [appUsedReply, reply] = await Promise.all([
       this.redis.obAppCount(this.keys.app(app.id), this.keys.appRate(app.id, window.index), app.keyId, WINDOW_MS),
       this.redis.obConnRead(connection, counter, WINDOW_MS),
     ])
-    if (Number(appUsed) === -1) {
-      // A revoked key's call was counted against the connection in parallel: give it back,
-      // or a leaked key, even revoked, could spend a user's budget.
-      this.redis.obCountBack(counter).catch(() => undefined)
-      return { appUsed: -1, connectionUsed: 0, connection: undefined }
-    }
-    return { appUsed: Number(appUsed), connectionUsed: Number(reply[0]), connection: record(reply, 1) }
+    const appUsed = Number(appUsedReply)
+    const found = record(reply, 1)
+    const connectionUsed = Number(reply[0])
+    // The connection's count ran in parallel with the app's: a call the app may not make
+    // (a revoked key, even a leaked one; past the app's own limit) is given back, or it
+    // would spend the budget every app shares for this user. Only a counted call (there
+    // is a record) is given back.
+    const refused = appUsed === -1 || appUsed > app.rateLimit
+    if (refused && found !== undefined) this.redis.obCountBack(counter).catch(() => undefined)
+    if (appUsed === -1) return { appUsed, connectionUsed: 0, connection: undefined }
+    return { appUsed, connectionUsed: refused && found !== undefined ? connectionUsed - 1 : connectionUsed, connection: found }
   }
 }
 

@@ -10,11 +10,17 @@ const SCRIPTS = {
   /**
    * The hand-out's one round trip on a standalone Redis (its keys span hash
    * tags, which only a single node allows): the key must still be on the app,
-   * then the call is counted in the app's and the connection's windows, and
-   * the fields the hand-out needs are read. KEYS: app, app counter,
-   * connection, connection counter. ARGV: key id, window ms.
+   * then the call is counted in the app's window and, when it reaches a
+   * connection, in the connection's, and the fields the hand-out needs are read.
+   * The connection's count is the user's budget, shared by every app: a call the
+   * app's own limit refuses does not spend it (it reads the count instead), nor
+   * does a call for a user with no connection (it would leave a counter per
+   * unknown user behind). The common path costs what it always did: HMGET comes
+   * before the INCR it decides on. KEYS: app, app counter, connection,
+   * connection counter. ARGV: key id, window ms, the app's limit.
    * Returns `{-1}` for a revoked key (nothing counted), else
-   * `{app used, connection used, v, status, sealed, refreshed_at}`.
+   * `{app used, connection used, v, status, sealed, refreshed_at}` (connection
+   * used is 0 with no record).
    */
   obHandout: {
     numberOfKeys: 4,
@@ -22,23 +28,33 @@ const SCRIPTS = {
 if redis.call('HEXISTS', KEYS[1], 'key:' .. ARGV[1]) == 0 then return {-1} end
 local appUsed = redis.call('INCR', KEYS[2])
 if appUsed == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
-local used = redis.call('INCR', KEYS[4])
-if used == 1 then redis.call('PEXPIRE', KEYS[4], ARGV[2]) end
 local record = redis.call('HMGET', KEYS[3], 'v', 'status', 'sealed', 'refreshed_at')
+local used = 0
+if record[1] then
+  if appUsed > tonumber(ARGV[3]) then
+    used = tonumber(redis.call('GET', KEYS[4]) or '0')
+  else
+    used = redis.call('INCR', KEYS[4])
+    if used == 1 then redis.call('PEXPIRE', KEYS[4], ARGV[2]) end
+  end
+end
 return {appUsed, used, record[1], record[2], record[3], record[4]}`,
   },
   /**
    * The connection's half of the hand-out on Redis Cluster (the app's half is
    * `obAppCount`, sent at the same time): count the call in the connection's
-   * window and read the fields the hand-out needs. KEYS: connection, counter.
-   * ARGV: window ms. Returns `{used, v, status, sealed, refreshed_at}`.
+   * window, when there is a connection (see `obHandout`), and read the fields
+   * the hand-out needs. A call the app's count then refuses is given back
+   * (`obCountBack`). KEYS: connection, counter. ARGV: window ms.
+   * Returns `{used, v, status, sealed, refreshed_at}`, or `{0}` with no record.
    */
   obConnRead: {
     numberOfKeys: 2,
     lua: `
+local record = redis.call('HMGET', KEYS[1], 'v', 'status', 'sealed', 'refreshed_at')
+if not record[1] then return {0} end
 local used = redis.call('INCR', KEYS[2])
 if used == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end
-local record = redis.call('HMGET', KEYS[1], 'v', 'status', 'sealed', 'refreshed_at')
 return {used, record[1], record[2], record[3], record[4]}`,
   },
   /**
@@ -326,7 +342,8 @@ return 1`,
   },
   /**
    * Gives back one count of a counter (a per-IP authentication attempt that was not a
-   * failure; a connection's call made with a revoked key), never below zero and never
+   * failure; a connection's call made with a revoked key, or refused by its app's own
+   * limit), never below zero and never
    * creating the key (it keeps its TTL).
    * KEYS: counter. Returns the new count.
    */
@@ -431,7 +448,7 @@ return 1`,
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    obHandout(app: string, appCounter: string, connection: string, counter: string, keyId: string, windowMs: number): Result<Array<string | number | null>, Context>
+    obHandout(app: string, appCounter: string, connection: string, counter: string, keyId: string, windowMs: number, appLimit: number): Result<Array<string | number | null>, Context>
     obConnRead(connection: string, counter: string, windowMs: number): Result<Array<string | number | null>, Context>
     obConnPut(...keysThenArgs: Array<string | number>): Result<number | null, Context>
     obConnReseal(connection: string, kidCounts: string, expected: number, sealed: string, kid: string): Result<number, Context>

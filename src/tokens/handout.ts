@@ -97,9 +97,18 @@ export class TokenService {
       const tokens = await this.deps.opener.open(tenantId, userId, connection.sealed)
       const needMs = Math.max(request.minTtl, MIN_REMAINING_SECONDS) * 1000
       const forced = request.forceRefresh && now - connection.refreshedAt >= FORCE_REFRESH_MIN_AGE_MS
-      if (forced || tokens.accessExpiresAt - now < needMs) {
-        const refreshed = await this.deps.refresher.refresh(tenantId, userId, connection, log)
-        return { rate, outcome: answer(refreshed.tokens, this.now()), refreshed: true }
+      if (forced || refreshDue(tokens, connection.refreshedAt, needMs, now)) {
+        try {
+          const refreshed = await this.deps.refresher.refresh(tenantId, userId, connection, log)
+          return { rate, outcome: answer(refreshed.tokens, this.now()), refreshed: true }
+        } catch (error) {
+          // A refresh ahead of time failed for OneUp being out of reach: the token held still
+          // works, so it is served (its own expires_in says how long) rather than a 503. Not
+          // after force_refresh: the app has just heard from OneUp that it does not work.
+          const servedAt = this.now()
+          if (!forced && isOneUpUnavailable(error) && tokens.accessExpiresAt > servedAt) return { rate, outcome: answer(tokens, servedAt) }
+          throw error
+        }
       }
       return { rate, outcome: answer(tokens, now) }
     } catch (error) {
@@ -108,6 +117,24 @@ export class TokenService {
     }
   }
 }
+
+/**
+ * Whether a token set with less than `needMs` left must be refreshed before it is handed out.
+ * The contract's rule: when less than `needMs` is left. But when OneUp grants tokens that
+ * live less than `needMs` (a `min_ttl` above OneUp's lifetime, or a lifetime under the
+ * 60 s floor), no refresh can meet the need either, and since OneUp revokes the previous
+ * access token at each refresh, refreshing at every hand-out would revoke the token handed
+ * out a moment before. Then the token is refreshed only once less than half its lifetime
+ * is left (or it has expired): every caller gets at least half of what OneUp grants.
+ */
+function refreshDue(tokens: TokenSet, refreshedAt: number, needMs: number, now: number): boolean {
+  const remaining = tokens.accessExpiresAt - now
+  const lifetime = tokens.accessExpiresAt - refreshedAt
+  if (lifetime >= needMs) return remaining < needMs
+  return remaining <= 0 || remaining < lifetime / 2
+}
+
+const isOneUpUnavailable = (error: unknown): boolean => error instanceof BrokerError && error.kind === 'OneUpUnavailable'
 
 const OUTCOMES: Record<string, BrokerEventMap['handout'][0]['outcome']> = {
   NotFound: 'not_found',

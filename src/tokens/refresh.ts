@@ -156,9 +156,13 @@ export class RefreshCoordinator {
         events.emit('connection.reauth_required', { tenantId, userId, appId: connection.appId })
         throw reauthRequired()
       }
-      await store.coolDown(tenantId, userId, connection.version, this.deps.policy.cooldownMs)
       const ms = this.now() - started
-      log.warn({ tenant_id: tenantId, user_id: userId, outcome: 'failed', ms, oneup: failure.message }, 'refresh failed; the stored refresh token is kept')
+      if (failure.unusableAnswer) {
+        await this.afterUnusableAnswer(tenantId, userId, connection, tokens, failure, ms, deadline, log)
+      } else {
+        await store.coolDown(tenantId, userId, connection.version, this.deps.policy.cooldownMs)
+        log.warn({ tenant_id: tenantId, user_id: userId, outcome: 'failed', ms, oneup: failure.message }, 'refresh failed; the stored refresh token is kept')
+      }
       const failed: BrokerEventMap['refresh'][0] = { tenantId, userId, outcome: 'failed', ms }
       if (failure.oauthError !== undefined) failed.oneupError = failure.oauthError
       events.emit('refresh', failed)
@@ -196,7 +200,41 @@ export class RefreshCoordinator {
   }
 
   /**
-   * One refresh grant, retried with jittered backoff on transient failures, within the deadline.
+   * OneUp answered the refresh 2xx but the broker cannot use the answer: OneUp rotated, so
+   * the stored refresh token is spent. A refresh token found in the answer is the live one:
+   * it is stored (with the access token marked expired: OneUp revoked it at the rotation),
+   * so the next refresh presents it. Either way callers get 503 for the cooldown.
+   */
+  private async afterUnusableAnswer(
+    tenantId: string,
+    userId: string,
+    connection: StoredConnection,
+    tokens: TokenSet,
+    failure: OneUpError,
+    ms: number,
+    deadline: number,
+    log: Log,
+  ): Promise<void> {
+    const { opener, store, policy } = this.deps
+    const rotated = failure.rotatedRefreshToken
+    let version: number | undefined = connection.version
+    if (rotated !== undefined) {
+      const now = this.now()
+      const next: TokenSet = { ...tokens, refreshToken: rotated, accessExpiresAt: now }
+      const fields = { ...connection, sealed: await opener.seal(tenantId, userId, next), kid: opener.primaryKid, accessExpiresAt: now }
+      version = await this.writeRotated(tenantId, userId, connection.version, fields, now, deadline, log)
+    }
+    if (version !== undefined) await store.coolDown(tenantId, userId, version, policy.cooldownMs)
+    log.warn(
+      { tenant_id: tenantId, user_id: userId, outcome: 'failed', ms, oneup: failure.message },
+      rotated === undefined
+        ? 'refresh failed: OneUp answered but not with a usable token answer; the stored refresh token may be spent (a refresh-token grace period at OneUp forgives it)'
+        : 'refresh failed: OneUp answered with a rotated refresh token but no usable access token; the rotated refresh token is stored',
+    )
+  }
+
+  /**
+   * One refresh grant, retried on transient failures ({@link retryWait}), within the deadline.
    * A failure with no HTTP answer (timeout, reset) may hide a refresh OneUp did perform: it is
    * retried at once all the same, with the same refresh token, because that token is all the
    * broker has; `attempts.answerMaybeLost` records it so a refusal can be explained.
@@ -207,16 +245,27 @@ export class RefreshCoordinator {
       try {
         return await oneup.refresh(refreshToken)
       } catch (error) {
-        const retryable =
-          error instanceof OneUpError &&
-          // Hydra answers `invalid_request` to concurrent refreshes of one token: transient.
-          (error.kind === 'unavailable' || error.oauthError === 'invalid_request')
-        if (error instanceof OneUpError && error.kind === 'unavailable' && error.httpStatus === undefined) attempts.answerMaybeLost = true
-        const backoff = 100 * 2 ** attempt * (0.5 + Math.random())
-        if (!retryable || attempt >= policy.maxAttempts || this.now() + backoff + policy.attemptTimeoutMs > deadline) throw error
-        await sleep(backoff)
+        if (!(error instanceof OneUpError)) throw error
+        if (error.kind === 'unavailable' && error.httpStatus === undefined) attempts.answerMaybeLost = true
+        const wait = this.retryWait(error, attempt)
+        if (wait === undefined || attempt >= policy.maxAttempts || this.now() + wait + policy.attemptTimeoutMs > deadline) throw error
+        await sleep(wait)
       }
     }
+  }
+
+  /**
+   * How long to wait before trying a failed refresh grant again, or undefined not to:
+   * - no answer, or a 5xx: OneUp being unwell, retried after a jittered backoff;
+   * - Hydra's `invalid_request` to concurrent refreshes of one token: transient, likewise;
+   * - 429: after OneUp's `Retry-After` (the caller's deadline decides whether that fits),
+   *   never at once, and not at all when OneUp does not say when;
+   * - any other answer (a 2xx the broker cannot use, a 4xx): OneUp's verdict, not repeated.
+   */
+  private retryWait(error: OneUpError, attempt: number): number | undefined {
+    if (error.httpStatus === 429) return error.retryAfterMs
+    const transient = (error.kind === 'unavailable' && (error.httpStatus === undefined || error.httpStatus >= 500)) || error.oauthError === 'invalid_request'
+    return transient ? 100 * 2 ** attempt * (0.5 + Math.random()) : undefined
   }
 
   /**

@@ -32,6 +32,12 @@ const BAD_ANSWERS: Array<[string, () => Response]> = [
   ['a 500 with words of its own', () => json({ error: 'server_error', error_description: PLANTED.words, refresh_token: PLANTED.refresh }, 500)],
 ]
 
+/**
+ * The bad answers that still carry a usable refresh token: to a refresh they mean OneUp
+ * rotated, so the broker keeps that token (tested below against the sandbox's own rotation).
+ */
+const CARRY_A_ROTATED_REFRESH_TOKEN = new Set(['no access_token', 'an access_token that is not a string', 'a token_type other than bearer', 'an access_token over 4 KiB'])
+
 /** A fetch to OneUp that answers from `bad` while it is set: a broken or hostile OneUp. */
 function tamperingFetch(): { fetch: typeof fetch; answer: { bad: (() => Response) | undefined; served: number } } {
   const answer: { bad: (() => Response) | undefined; served: number } = { bad: undefined, served: 0 }
@@ -80,7 +86,7 @@ t.test('a broken or hostile token answer to the code exchange stores nothing and
   await assertNoPlantedValue(t, h, answers)
 })
 
-t.test('a broken or hostile token answer to a refresh keeps the stored refresh token and names no secret', async (t) => {
+t.test('a broken or hostile token answer to a refresh without a usable refresh token keeps the stored one and names no secret', async (t) => {
   const { fetch, answer } = tamperingFetch()
   const clock = { ms: Date.now() }
   const h = await startHarness(t, { app: { fetch, now: () => clock.ms, refreshPolicy: { cooldownMs: 1, maxAttempts: 1 } } })
@@ -91,7 +97,7 @@ t.test('a broken or hostile token answer to a refresh keeps the stored refresh t
 
   const answers: string[] = []
   let tampered = 0
-  for (const [what, bad] of BAD_ANSWERS) {
+  for (const [what, bad] of BAD_ANSWERS.filter(([what]) => !CARRY_A_ROTATED_REFRESH_TOKEN.has(what))) {
     clock.ms += 60_000
     answer.bad = bad
     const refused = await token({ force_refresh: true })
@@ -141,4 +147,160 @@ t.test('an error id from the code exchange that is not a plain OAuth word is not
   answer.bad = () => json({ error: 'Evil.ID-x' }, 400)
   const callback = await h.app.inject({ method: 'GET', url: flow.callbackUrl.pathname + flow.callbackUrl.search, cookies: flow.cookies })
   t.equal(callback.headers.location, `${RETURN_ORIGIN}/back?status=error&error=oneup_error`)
+})
+
+/** A fetch that lets the sandbox answer, then hands the broker `rewrite(body)` of its next 200 token answer instead. */
+function rewritingFetch(): { fetch: typeof fetch; next: { rewrite: ((body: Record<string, unknown>) => Response) | undefined }; seen: string[] } {
+  const next: { rewrite: ((body: Record<string, unknown>) => Response) | undefined } = { rewrite: undefined }
+  const seen: string[] = []
+  return {
+    next,
+    seen,
+    fetch: async (input, init) => {
+      const response = await fetch(input, init)
+      const url = input instanceof Request ? input.url : String(input)
+      const rewrite = next.rewrite
+      if (rewrite === undefined || !url.endsWith('/oauth2/token') || response.status !== 200) return response
+      next.rewrite = undefined
+      const body = (await response.json()) as Record<string, unknown>
+      seen.push(String(body.access_token), String(body.refresh_token))
+      return rewrite(body)
+    },
+  }
+}
+
+t.test('a 200 refresh answer with odd fields the broker can do without is used, not refused: the rotated refresh token is not lost', async (t) => {
+  const { fetch, next } = rewritingFetch()
+  const clock = { ms: Date.now() }
+  const h = await startHarness(t, { app: { fetch, now: () => clock.ms } })
+  const { key } = await h.createApp()
+  t.equal((await h.connect(key, 'acme', 'alice')).callback.statusCode, 200)
+  const token = (body: Record<string, unknown> = {}) => h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice', ...body })
+  const grants = async () => (await h.sandbox.counters()).refresh_grants
+
+  const odd: Array<[string, (body: Record<string, unknown>) => Record<string, unknown>]> = [
+    ['expires_in -1', (body) => ({ ...body, expires_in: -1 })],
+    ['expires_in null', (body) => ({ ...body, expires_in: null })],
+    ['expires_in "soon"', (body) => ({ ...body, expires_in: 'soon' })],
+    ['scope not a string', (body) => ({ ...body, scope: 42 })],
+    ['no token_type', ({ token_type: _, ...body }) => body],
+    ['an id_token OneUp never issues', (body) => ({ ...body, id_token: 'not.a.jwt' })],
+  ]
+  for (const [what, edit] of odd) {
+    const before = await grants()
+    clock.ms += 60_000
+    next.rewrite = (body) => json(edit(body))
+    const refreshed = await token({ force_refresh: true })
+    t.equal(refreshed.statusCode, 200, `${what}: served (${refreshed.body})`)
+    t.equal(await grants(), before + 1, `${what}: one refresh grant, no retry`)
+    if (what.startsWith('expires_in')) t.equal(refreshed.json().expires_in, 3600, `${what}: OneUp's documented default lifetime`)
+    if (what === 'scope not a string') t.equal(refreshed.json().scope, 'offline_access', `${what}: the scope held is kept`)
+  }
+  t.equal((await h.sandbox.counters()).reuse_detections, 0, 'no spent refresh token was presented again')
+  clock.ms += 60_000
+  t.equal((await token({ force_refresh: true })).statusCode, 200, 'the connection still refreshes')
+})
+
+t.test('a 200 refresh answer the broker cannot use is not retried with the spent refresh token; a rotated refresh token in it is kept', async (t) => {
+  const { fetch, next, seen } = rewritingFetch()
+  const clock = { ms: Date.now() }
+  const h = await startHarness(t, { app: { fetch, now: () => clock.ms, refreshPolicy: { cooldownMs: 1 } } })
+  const { key } = await h.createApp()
+  t.equal((await h.connect(key, 'acme', 'alice')).callback.statusCode, 200)
+  const token = (body: Record<string, unknown> = {}) => h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice', ...body })
+  const counters = () => h.sandbox.counters()
+
+  // OneUp rotated, but its answer has no access token: the broker keeps the new refresh token.
+  clock.ms += 60_000
+  next.rewrite = ({ access_token: _, ...body }) => json(body)
+  const refused = await token({ force_refresh: true })
+  t.equal(refused.statusCode, 503, 'no access token to serve: 503')
+  t.equal(refused.json().error.code, '8')
+  t.equal((await counters()).refresh_grants, 1, 'OneUp answered: not retried')
+  await new Promise((resolve) => setTimeout(resolve, 5)) // the 1 ms cooldown
+  const served = await token()
+  t.equal(served.statusCode, 200, 'the next hand-out refreshes with the rotated refresh token')
+  const me = await globalThis.fetch(`${h.sandbox.base}/v1/me`, { headers: { authorization: `Bearer ${served.json().access_token}` } })
+  t.equal(me.status, 200, 'and serves a token OneUp accepts')
+  t.equal((await counters()).reuse_detections, 0, 'the spent refresh token was never presented again')
+
+  // OneUp rotated, and its answer is not even JSON: the rotated token is lost, but no retry spends the chain.
+  clock.ms += 60_000
+  next.rewrite = () => new Response('<html>oops</html>', { status: 200, headers: { 'content-type': 'text/html' } })
+  const garbled = await token({ force_refresh: true })
+  t.equal(garbled.statusCode, 503, 'an answer that is not JSON: 503')
+  const after = await counters()
+  t.equal(after.refresh_grants, 3, 'not retried')
+  t.equal(after.reuse_detections, 0, 'no reuse detection now')
+
+  const logs = h.logs.join('\n')
+  t.match(logs, /cannot use: \\"response\\" body \\"access_token\\" property must be a string/, 'the log says what was wrong with the answer')
+  t.match(logs, /cannot use: its body is not JSON/)
+  for (const value of seen) t.notOk(logs.includes(value), 'no token OneUp sent is in the logs')
+})
+
+t.test('a 429 or another 4xx without an OAuth error to a refresh: OneUp answered, so no retry at once; a short Retry-After is honoured', async (t) => {
+  // OneUp's token endpoint behind a rate limiter that refuses (in the seed's format) until
+  // the moment its Retry-After names, or behind whatever `bad` answers.
+  const oneup = { limitedFor: 0, limitedUntil: 0, bad: undefined as (() => Response) | undefined, served: 0 }
+  const limited: typeof fetch = async (input, init) => {
+    const url = input instanceof Request ? input.url : String(input)
+    if (!url.endsWith('/oauth2/token')) return fetch(input, init)
+    if (oneup.bad !== undefined) {
+      oneup.served += 1
+      return oneup.bad()
+    }
+    if (oneup.limitedFor > 0) {
+      oneup.limitedUntil = Date.now() + oneup.limitedFor * 1000
+      oneup.limitedFor = 0
+    }
+    if (Date.now() < oneup.limitedUntil) {
+      oneup.served += 1
+      return seedRateLimited(String(Math.ceil((oneup.limitedUntil - Date.now()) / 1000)))
+    }
+    return fetch(input, init)
+  }
+  const seedRateLimited = (retryAfter: string) =>
+    new Response(JSON.stringify({ error: { status: 429, code: '4', message: 'Rate limited.' } }), { status: 429, headers: { 'content-type': 'application/json', 'retry-after': retryAfter } })
+  const clock = { ms: Date.now() }
+  const h = await startHarness(t, { app: { fetch: limited, now: () => clock.ms, refreshPolicy: { cooldownMs: 1 } } })
+  const { key } = await h.createApp()
+  t.equal((await h.connect(key, 'acme', 'alice')).callback.statusCode, 200)
+  const token = () => h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice', force_refresh: true })
+
+  clock.ms += 60_000
+  oneup.limitedFor = 1
+  const honoured = await token()
+  t.equal(honoured.statusCode, 200, `a 429 with Retry-After 1 is tried again after that second (${honoured.body})`)
+  t.equal(oneup.served, 1, 'refused once: the next try came when OneUp said')
+  t.equal((await h.sandbox.counters()).refresh_grants, 1, 'and OneUp did the refresh')
+
+  for (const [what, bad] of [
+    ['a 429 asking for a minute', () => seedRateLimited('60')],
+    ['a 429 that does not say when', () => new Response('slow down', { status: 429 })],
+    ['a 403 page from something in front of OneUp', () => new Response('<html>Forbidden</html>', { status: 403, headers: { 'content-type': 'text/html' } })],
+  ] as const) {
+    await new Promise((resolve) => setTimeout(resolve, 5)) // the 1 ms cooldown
+    const before = oneup.served
+    oneup.bad = bad
+    clock.ms += 60_000
+    const refused = await token()
+    oneup.bad = undefined
+    t.equal(refused.statusCode, 503, `${what}: 503`)
+    t.equal(refused.json().error.code, '8')
+    t.equal(oneup.served - before, 1, `${what}: asked once, not again at once`)
+  }
+  // A 5xx page may come from a gateway that lost OneUp's answer: transient, retried as before.
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  const before = oneup.served
+  oneup.bad = () => new Response('<html>Bad gateway</html>', { status: 502, headers: { 'content-type': 'text/html' } })
+  clock.ms += 60_000
+  t.equal((await token()).statusCode, 503, 'a 502 page: 503')
+  oneup.bad = undefined
+  t.equal(oneup.served - before, 3, 'a 502 page is retried (3 attempts): not taken for an unusable 200')
+
+  const logs = h.logs.join('\n')
+  t.match(logs, /OneUp answered 429 without an OAuth error/, 'the log says what OneUp answered')
+  t.match(logs, /OneUp answered 403 without an OAuth error/)
+  t.equal((await h.sandbox.counters()).reuse_detections, 0)
 })

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import { startHarness, type Harness, type HarnessOptions } from '../helpers/harness.js'
+import { dumpPrefix } from '../helpers/redis.js'
 
 /** A broker whose clock the test moves, with alice of acme connected. */
 async function connected(t: Test, options: HarnessOptions = {}) {
@@ -42,6 +43,28 @@ t.test('min_ttl asks for more time left; 60 seconds is the floor', async (t) => 
   const fresh = (await token({ min_ttl: 1800 })).json()
   t.not(fresh.access_token, first.access_token, '1600 s left is not enough for 1800')
   t.equal((await h.sandbox.counters()).refresh_grants, 1)
+})
+
+t.test('OneUp tokens living less than min_ttl (or the 60 s floor): refreshed once half their lifetime has passed, not at every hand-out', async (t) => {
+  for (const [what, ttl, minTtl] of [
+    ['min_ttl 900 over a 600 s token', 600, 900],
+    ['a 45 s token under the 60 s floor', 45, 0],
+  ] as const) {
+    const { h, clock, token } = await connected(t, { sandbox: { accessTokenTtl: ttl } })
+    const grants = async () => (await h.sandbox.counters()).refresh_grants
+    const first = (await token({ min_ttl: minTtl })).json()
+    t.equal(first.expires_in, ttl, `${what}: the connect's token is served whole`)
+    for (let i = 0; i < 5; i += 1) t.equal((await token({ min_ttl: minTtl })).json().access_token, first.access_token, `${what}: the same token`)
+    t.equal(await grants(), 0, `${what}: no refresh while more than half its lifetime is left`)
+    t.equal((await me(h, first.access_token)).status, 200, `${what}: the token handed out is still accepted by OneUp`)
+
+    clock.ms += (ttl / 2 + 1) * 1000 // less than half left
+    const second = (await token({ min_ttl: minTtl })).json()
+    t.not(second.access_token, first.access_token, `${what}: refreshed once under half its lifetime`)
+    t.equal(second.expires_in, ttl)
+    for (let i = 0; i < 5; i += 1) t.equal((await token({ min_ttl: minTtl })).json().access_token, second.access_token, `${what}: then kept`)
+    t.equal(await grants(), 1, `${what}: one refresh`)
+  }
 })
 
 t.test('force_refresh replaces a token OneUp says is not active', async (t) => {
@@ -120,6 +143,35 @@ t.test('OneUp down: 503 with Retry-After, the refresh token is kept, a cooldown 
   t.equal(back.statusCode, 200, 'the kept refresh token still works')
   t.not(back.json().access_token, stillValid.json().access_token)
   t.equal((await h.sandbox.counters()).reuse_detections, 0)
+})
+
+t.test('OneUp down: a token still valid but due for a refresh is served with what it has left; an expired one, or force_refresh, gets 503', async (t) => {
+  const { h, clock, token } = await connected(t, { app: { refreshPolicy: { cooldownMs: 1, maxAttempts: 1 } } })
+  const first = (await token()).json()
+  await h.sandbox.control('/faults', 'POST', { mode: 'status', status: 503, count: 100 })
+
+  clock.ms += 40 * 60_000 // 20 minutes left
+  const longJob = await token({ min_ttl: 1800 })
+  t.equal(longJob.statusCode, 200, 'min_ttl 1800 with 20 minutes left: served')
+  t.equal(longJob.json().access_token, first.access_token)
+  t.equal(longJob.json().expires_in, 20 * 60, 'with the time it really has left')
+
+  clock.ms += 19 * 60_000 + 10_000 // 50 s left
+  await new Promise((resolve) => setTimeout(resolve, 5)) // the 1 ms cooldown
+  const plain = await token()
+  t.equal(plain.statusCode, 200, '50 s left, under the 60 s floor: served')
+  t.equal(plain.json().expires_in, 50)
+  t.ok((await h.sandbox.counters()).token_requests >= 2, 'a refresh was tried each time')
+
+  const forced = await token({ force_refresh: true })
+  t.equal(forced.statusCode, 503, 'force_refresh: the app knows the token does not work, so 503')
+  t.equal(forced.json().error.code, '8')
+
+  clock.ms += 60_000 // expired
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  const expired = await token()
+  t.equal(expired.statusCode, 503, 'an expired token is never served')
+  t.equal(expired.json().error.code, '8')
 })
 
 t.test('Hydra\'s "concurrent requests" answer is retried as transient', async (t) => {
@@ -226,15 +278,42 @@ t.test('app keys: missing, malformed, unknown and revoked keys all get the same 
 
 t.test("a revoked key's calls do not spend the connection's budget (on Redis Cluster too, where the two counts run in parallel)", async (t) => {
   const h = await startHarness(t)
+  const owner = await h.createApp()
+  t.equal((await h.connect(owner.key, 'acme', 'alice')).callback.statusCode, 200)
   const leaked = await h.createApp()
   const body = { tenant_id: 'acme', user_id: 'alice' }
-  t.equal((await h.asApp(leaked.key, 'POST', '/v1/token', body)).statusCode, 404, 'known and counted once')
+  t.equal((await h.asApp(leaked.key, 'POST', '/v1/token', body)).statusCode, 200, 'known and counted once')
   await h.app.inject({ method: 'DELETE', url: `/v1/admin/apps/${leaked.id}/keys/${leaked.key_id}`, headers: { authorization: `Bearer ${h.config.adminKey}` } })
   for (let i = 0; i < 5; i += 1) t.equal((await h.asApp(leaked.key, 'POST', '/v1/token', body)).statusCode, 401)
-  const owner = await h.createApp()
   const answer = await h.asApp(owner.key, 'POST', '/v1/token', body)
   t.equal(answer.headers['x-ratelimit-limit'], '3600', "the connection's bucket is the tighter one")
   t.equal(answer.headers['x-ratelimit-used'], '2', 'the first call and this one; the revoked calls gave theirs back')
+})
+
+t.test('calls an app\'s own rate_limit refuses do not spend the user\'s budget, which every app shares (on Redis Cluster too)', async (t) => {
+  const h = await startHarness(t)
+  const main = await h.createApp()
+  const throttled = await h.createApp({ rate_limit: 1 })
+  t.equal((await h.connect(main.key, 'acme', 'alice')).callback.statusCode, 200)
+  const body = { tenant_id: 'acme', user_id: 'alice' }
+  t.equal((await h.asApp(main.key, 'POST', '/v1/token', body)).headers['x-ratelimit-used'], '1')
+  t.equal((await h.asApp(throttled.key, 'POST', '/v1/token', body)).statusCode, 200, "the throttled app's one call")
+  for (let i = 0; i < 20; i += 1) {
+    const refused = await h.asApp(throttled.key, 'POST', '/v1/token', body)
+    t.equal(refused.statusCode, 429)
+    t.equal(refused.json().error.code, '4')
+  }
+  const after = await h.asApp(main.key, 'POST', '/v1/token', body)
+  t.equal(after.statusCode, 200)
+  t.equal(after.headers['x-ratelimit-used'], '3', "main's two calls and the throttled app's one: none of its 20 refused calls")
+})
+
+t.test('hand-outs for users with no connection leave no counter behind', async (t) => {
+  const h = await startHarness(t)
+  const { key } = await h.createApp()
+  for (let i = 0; i < 20; i += 1) t.equal((await h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: `nobody${i}` })).statusCode, 404)
+  const counters = (await dumpPrefix(h.prefix)).filter(({ key }) => key.includes('{t:acme}:rl:'))
+  t.same(counters, [], 'no per-user counter for a user who is not connected')
 })
 
 t.test('bad input gets the seed\'s error shape with a stable code, and changes nothing', async (t) => {

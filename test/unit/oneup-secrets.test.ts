@@ -74,3 +74,21 @@ t.test('expires_in 0 is kept (OneUp says the token is expired); a missing one is
   t.equal((await createOneUpClient(config(undefined), { fetch: answering({}) }).refresh('rt')).expiresIn, undefined)
   t.equal((await createOneUpClient(config(undefined), { fetch: answering({ expires_in: 90.7 }) }).refresh('rt')).expiresIn, 90)
 })
+
+t.test('the tries of a secret rotation share one ONEUP_TIMEOUT_MS: a slow OneUp cannot make one refresh attempt outlast the refresh lock', async (t) => {
+  // Each call takes 60% of the timeout and OneUp refuses both secrets at first: three calls
+  // in a row would take 180% of it, while the refresh lock is sized for 100% per attempt.
+  const timeoutMs = 500
+  const secrets: string[] = []
+  const slow = (async (_url: unknown, init?: RequestInit) => {
+    secrets.push(new URLSearchParams(String(init?.body)).get('client_secret') ?? '')
+    const call = secrets.length
+    // Like a fetch stuck in a slow body read: it does not look at the signal.
+    await new Promise((resolve) => setTimeout(resolve, timeoutMs * 0.6))
+    const body = call <= 2 ? { error: 'invalid_client' } : { access_token: 'ory_at_new', refresh_token: 'ory_rt_new', token_type: 'bearer', expires_in: 3600 }
+    return new Response(JSON.stringify(body), { status: call <= 2 ? 401 : 200, headers: { 'content-type': 'application/json' } })
+  }) as typeof globalThis.fetch
+  const client = createOneUpClient({ ...config('old'), timeoutMs }, { fetch: slow })
+  await t.rejects(client.refresh('ory_rt_old'), { name: 'OneUpError', kind: 'unavailable', message: /timed out/ })
+  t.same(secrets, ['new', 'old'], 'the second try is cut at the deadline and no third is started')
+})
