@@ -226,7 +226,7 @@ export function buildProgram(): Command {
   const connections = program.command('connections').description("users' OneUp connections, across every tenant")
   connections
     .command('list')
-    .description('list connections (filters use the seed syntax, e.g. --refreshed-at "gte:2026-01-01 AND lte:2026-03-31")')
+    .description('list connections (filters use the syntax of OneUp\'s API, e.g. --refreshed-at "gte:2026-01-01 AND lte:2026-03-31")')
     .option('--tenant <id>', 'only this tenant')
     .option('--status <status>', 'active or reauth_required (or eq:/not: …)')
     .option('--refreshed-at <filter>', 'a filter on refreshed_at')

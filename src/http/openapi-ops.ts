@@ -41,10 +41,10 @@ const BULK = {
   errors: [{ id: 'acme:bob', error: { status: 404, code: '2', message: 'The resource was not found.', reason: 'No connection for this tenant and user.' } }],
 }
 const LISTING =
-  'Filters and sorting as in the seed: `status=eq:active`, `refreshed_at=gte:2026-01-01 AND lte:2026-03-31` (a date is that whole UTC day), ' +
+  'Filters and sorting as in OneUp\'s own API: `status=eq:active`, `refreshed_at=gte:2026-01-01 AND lte:2026-03-31` (a date is that whole UTC day), ' +
   '`sort=-refreshed_at` (default `-created_at`), `limit` 1-100 (50), `cursor` = the previous `next_cursor`. Served from per-tenant indexes, never a scan.'
 const BULK_DELETE =
-  "The seed's bulk deletion: `ids=tenant_id:user_id,…` (at most 50); every id is tried, each lands in `successes` or `errors`. " +
+  "OneUp's bulk deletion: `ids=tenant_id:user_id,…` (at most 50); every id is tried, each lands in `successes` or `errors`. " +
   'A missing, malformed or too long `ids` is a 400 and deletes nothing.'
 const JOB = { id: 'job_0123456789ab', state: 'running', target_kid: 'k2', done: 1200, total: 5000, moved: 1180, failed: 0, started_at: ISO, finished_at: null }
 const WEBHOOK = {
