@@ -20,6 +20,8 @@ export const demoRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fastify
   const { publicUrl, oneup } = broker.config
   const origin = new URL(publicUrl).origin
 
+  // Taken at the demo's first use, not at start-up: a start that fails (a port in use)
+  // must not take a key, and so revoke the one a running process holds.
   let key: Promise<string> | undefined
   const demoKey = (): Promise<string> => {
     key ??= demoAppKey(broker.appService, origin).catch((error: unknown) => {
@@ -28,19 +30,25 @@ export const demoRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fastify
     })
     return key
   }
-  // Made at start-up, without holding the start-up up: Redis may still be on its way.
-  app.addHook('onReady', async () => {
-    demoKey().catch((error: unknown) => app.log.warn({ err: error }, 'demo app: could not make its key yet'))
-  })
 
-  /** Calls the broker's API as the demo app, carrying this request's id so the logs join up. */
-  const api = async (request: FastifyRequest, url: string, body?: object, method: 'POST' | 'DELETE' = 'POST') =>
-    app.inject({
-      method,
-      url,
-      headers: { authorization: `Bearer ${await demoKey()}`, 'x-request-id': request.id },
-      ...(body === undefined ? {} : { payload: body }),
-    })
+  /**
+   * Calls the broker's API as the demo app, carrying this request's id so the logs join up.
+   * A 401 means the key was revoked since (another process on this Redis made room for its
+   * own, or ops did): a fresh one is taken, once.
+   */
+  const api = async (request: FastifyRequest, url: string, body?: object, method: 'POST' | 'DELETE' = 'POST') => {
+    const send = async () =>
+      app.inject({
+        method,
+        url,
+        headers: { authorization: `Bearer ${await demoKey()}`, 'x-request-id': request.id },
+        ...(body === undefined ? {} : { payload: body }),
+      })
+    const answer = await send()
+    if (answer.statusCode !== 401) return answer
+    key = undefined
+    return send()
+  }
 
   const page = async (reply: FastifyReply, view: Omit<DemoView, 'connection' | 'docsUrl'>, status = 200) => {
     const stored = await broker.connections.read(DEMO.tenantId, DEMO.userId)

@@ -123,3 +123,19 @@ t.test('two processes starting at once on one Redis both get a working demo key'
     t.equal((await h.asApp(key, 'POST', '/v1/token', { tenant_id: DEMO.tenantId, user_id: DEMO.userId })).statusCode, 404, 'works (no connection yet)')
   }
 })
+
+t.test('the demo takes its key at first use (a start that fails takes none), and a fresh one once its key was revoked', async (t) => {
+  const h = await sandboxOn(t)
+  const demoKeys = async () => (await h.app.broker.appService.list()).find((app) => app.name === DEMO.appName)?.keys ?? []
+  t.same(await demoKeys(), [], 'no key before the demo is used')
+  t.match((await post(h, '/demo/token')).body, /Connect OneUp first|not connected/i)
+  const [first] = await demoKeys()
+  t.ok(first, 'its key, taken at first use')
+  // Another process on this Redis (or ops) revoked it.
+  const demoApp = (await h.app.broker.appService.list()).find((app) => app.name === DEMO.appName)
+  await h.app.broker.appService.revokeKey(demoApp?.id ?? '', first?.key_id ?? '')
+  const again = await post(h, '/demo/token')
+  t.notMatch(again.body, /401/, 'no 401 shown')
+  t.match(again.body, /Connect OneUp first|not connected/i, 'the same answer as before')
+  t.equal((await demoKeys()).length, 1, 'a fresh key')
+})
