@@ -165,7 +165,7 @@ export function buildProgram(): Command {
       output(command, status, () =>
         [
           `primary key: ${status.primary_kid} (configured: ${status.kids.join(', ')})`,
-          table(['KEY', 'RECORDS'], Object.entries(status.records).map(([kid, count]) => [kid === status.primary_kid ? `${kid} (primary)` : kid, count])),
+          table(['KEY', 'RECORDS'], Object.entries(status.records).map(([kid, count]) => [keyLabel(kid, status), count])),
           describeJob(status.job),
         ].join('\n'),
       )
@@ -323,3 +323,9 @@ export async function run(argv: string[]): Promise<number> {
 const code = await run(process.argv)
 // fetch keeps idle sockets to the broker open for seconds: exit as soon as the output is out.
 process.stdout.write('', () => process.stderr.write('', () => process.exit(code)))
+
+/** A key id as `keys status` shows it: the primary, and the ones this broker cannot open. */
+function keyLabel(kid: string, status: { primary_kid: string; kids: string[] }): string {
+  if (kid === status.primary_kid) return `${kid} (primary)`
+  return status.kids.includes(kid) ? kid : `${kid} (NOT configured: these records cannot be served)`
+}

@@ -38,12 +38,21 @@ export function createSealer(keys: readonly KeySpec[]): Sealer {
 
     async open<T>(jwe: string, binding: string): Promise<T> {
       const opened = decryptCompact(jwe, (kid) => byKid.get(kid))
-      if (opened === undefined) throw new SealError('the record does not open (malformed, unknown key or tampered)')
+      if (opened === undefined) throw new SealError(whyNotOpened(jwe, byKid))
       // The binding header is ours to check (it is authenticated, not interpreted, by AES-GCM).
       if (opened.header.bnd !== binding) throw new SealError('the record is bound to something else')
       return JSON.parse(opened.plaintext.toString('utf8')) as T
     },
   }
+}
+
+/** What ops need to fix a record that does not open: is its key missing, or the record damaged? */
+function whyNotOpened(jwe: string, byKid: ReadonlyMap<string, Uint8Array>): string {
+  const kid = sealedKid(jwe)
+  // A key id is an ops label, not a secret; one that is not a plain label is not repeated.
+  if (kid === undefined || !/^[\w.-]{1,64}$/.test(kid)) return 'the record does not open: it is malformed'
+  if (!byKid.has(kid)) return `the record is sealed with key id "${kid}", which TOKEN_ENCRYPTION_KEYS does not hold`
+  return `the record does not open with key id "${kid}": it was tampered with, or that key id now names another key`
 }
 
 /** The key id a record was sealed with, without opening it; undefined if unreadable. */

@@ -45,7 +45,8 @@ export class TokenOpener {
     } catch (error) {
       // A key missing from TOKEN_ENCRYPTION_KEYS, or a record not sealed for this
       // tenant and user: never served, and loud (5xx are logged with their cause).
-      if (error instanceof SealError) throw new BrokerError('Unreadable', { cause: error })
+      // The log line (the cause) names the connection and why; the app is told only that.
+      if (error instanceof SealError) throw new BrokerError('Unreadable', { cause: new SealError(`connection ${tenantId}/${userId}: ${error.message}`) })
       throw error
     }
     this.remember(sealed, binding, tokens)

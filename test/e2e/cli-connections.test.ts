@@ -38,6 +38,10 @@ t.test('oneup-broker connections and keys list, show and delete connections and 
   t.match(reencrypt.stderr, /re-encrypting \[.*\] 100% \| 3\/3 records/, 'a progress bar (on stderr)')
   t.match(reencrypt.stdout, /job job_[0-9a-f]{12}: done, 3\/3 records looked at, 3 moved, 0 failed \(target k2\)/)
   t.same(JSON.parse((await cli(['--json', 'keys', 'status'], ops2)).stdout).records, { k2: 3 })
+  // A deploy that dropped the key the records need.
+  const wrong = await startReplica(t, { ...env, TOKEN_ENCRYPTION_KEYS: newKey('k3') })
+  const lacking = await cli(['keys', 'status'], { ...ops, BROKER_URL: wrong.url })
+  t.match(lacking.stdout, /\nk2 \(NOT configured: these records cannot be served\)\s+3\n/, 'the missing key stands out')
 
   const deleted = await cli(['connections', 'delete', 'acme:alice', 'acme:nobody'], ops2)
   t.equal(deleted.code, 1, 'not everything was deleted')

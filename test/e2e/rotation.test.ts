@@ -243,6 +243,22 @@ t.test('a record that no configured key opens is counted as failed and named; th
   t.match(h.logs.join('\n'), /"user_id":"lost","kid":"k0".*left as it is/, 'the record that stays is named')
 })
 
+t.test('a connection sealed with a key the broker lacks is a 500 code 11 whose log line names the connection and the key id', async (t) => {
+  const K0 = newKey('k0')
+  const K1 = newKey('k1')
+  const h = await startHarness(t, { env: { TOKEN_ENCRYPTION_KEYS: K1 } })
+  const { key, id } = await h.createApp()
+  const retired = await replicaOf(t, h, { TOKEN_ENCRYPTION_KEYS: K0 })
+  const tokens = { accessToken: 'a', refreshToken: 'r', accessExpiresAt: Date.now() + 3_600_000, scope: 'offline_access' }
+  const sealed = await retired.broker.opener.seal('acme', 'lost', tokens)
+  await h.app.broker.connections.write('acme', 'lost', 'any', { status: 'active', sealed, kid: 'k0', scope: 's', appId: id, refreshedAt: 1, accessExpiresAt: tokens.accessExpiresAt }, 1)
+  const res = await h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'lost' })
+  t.equal(res.statusCode, 500)
+  t.equal(res.json().error.code, '11')
+  t.notMatch(res.body, /k0|lost/, 'the app is told only that it cannot be served')
+  t.match(h.logs.join('\n'), /connection acme\/lost: the record is sealed with key id \\"k0\\", which TOKEN_ENCRYPTION_KEYS does not hold/, 'ops are told which connection, and which key is missing')
+})
+
 t.test('a replica that seals with another key than the job targets does not run it', async (t) => {
   const K1 = newKey('k1')
   const K2 = newKey('k2')

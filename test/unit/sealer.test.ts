@@ -49,6 +49,13 @@ t.test('a tampered header or ciphertext fails to open', async (t) => {
   t.equal(sealedKid('not a jwe'), undefined)
 })
 
+t.test("a record that does not open says why, for ops: its key is missing, or it was damaged (never any of its content)", async (t) => {
+  const sealed = await createSealer([key('k0')]).seal({ secret: 'x' }, 'b')
+  await t.rejects(createSealer([key('k1')]).open(sealed, 'b'), { message: 'the record is sealed with key id "k0", which TOKEN_ENCRYPTION_KEYS does not hold' })
+  await t.rejects(createSealer([key('k0')]).open(sealed, 'b'), { message: /does not open with key id "k0": it was tampered with, or that key id now names another key/ }, 'same id, another key')
+  await t.rejects(createSealer([key('k0')]).open('not a jwe', 'b'), { message: 'the record does not open: it is malformed' })
+})
+
 t.test('rotation: the first key seals, older keys still open, unknown keys do not', async (t) => {
   const old = key('old')
   const fresh = key('new')
