@@ -39,6 +39,17 @@ export function defaultRefreshPolicy(oneupTimeoutMs: number): RefreshPolicy {
   }
 }
 
+/**
+ * The longest a refresh runs once started, its write aside (ms): a retry is
+ * started only if it fits in the budget, but one attempt makes up to
+ * `grantsPerAttempt` calls to OneUp (during a client secret rotation: the
+ * current secret, the previous one, the current once more), each up to the
+ * OneUp timeout.
+ */
+export function refreshWorstCaseMs(policy: RefreshPolicy, grantsPerAttempt: number): number {
+  return policy.budgetMs + (grantsPerAttempt - 1) * policy.attemptTimeoutMs
+}
+
 export interface RefreshDeps {
   store: ConnectionStore
   opener: TokenOpener
