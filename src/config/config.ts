@@ -62,6 +62,17 @@ function isLoopback(url: string): boolean {
   }
 }
 
+/**
+ * With REDIS_CLUSTER_NODES, REDIS_URL gives every node its user, password and
+ * scheme (store/redis.ts); a db index it cannot give (a cluster has db 0
+ * only) is refused rather than dropped.
+ */
+function clusterUrlProblems(url: string): string[] {
+  const { pathname } = new URL(url)
+  if (['', '/', '/0'].includes(pathname)) return []
+  return ['REDIS_URL names a db index, but Redis Cluster has only db 0 (with REDIS_CLUSTER_NODES only its user, password and scheme are used)']
+}
+
 /** Thrown at boot with every problem found, one per line; never holds a secret. */
 export class ConfigError extends Error {
   readonly problems: string[]
@@ -171,6 +182,8 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
   // ioredis reads REDIS_URL with the WHATWG URL parser, which would throw (echoing the URL, password included) at start.
   if (!malformed.has('REDIS_URL') && !URL.canParse(env.REDIS_URL)) {
     problems.push('REDIS_URL is not a valid URL (percent-encode any / # ? @ in the password)')
+  } else if (clusterNodes !== undefined) {
+    problems.push(...clusterUrlProblems(env.REDIS_URL))
   }
 
   // Real OneUp is https-only (seed, "Security and Authentication"); a plain-http OneUp URL in
