@@ -36,6 +36,7 @@ export const ERRORS = {
     status: 500,
     message: 'The stored tokens of this connection cannot be opened: unknown encryption key, or a tampered record.',
   },
+  Conflict: { code: '12', status: 409, message: 'Work under way conflicts with this request. Retry once it is over.' },
   BusinessRule: { code: '30', status: 422, message: 'Business logic violation. The request cannot be fulfilled.' },
 } as const
 

@@ -88,7 +88,7 @@ export function createOps(core: OpsCore, options: OpsOptions) {
     opener: core.opener,
     kids: config.encryptionKeys.map((k) => k.kid),
     holders: [webhooks],
-    jobs: new JobStore(redis, keys.reencryptJob()),
+    jobs: new JobStore(redis, keys.reencryptJob(), keys.reencryptLock()),
     lease: () => new Lease(redis, keys.reencryptLock(), options.reencryptLeaseMs ?? REENCRYPT_LEASE_MS),
     log,
     now,

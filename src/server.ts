@@ -4,6 +4,7 @@ import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config/config.js'
 import { tuneHeap } from './heap.js'
 import { loggerOptions } from './logger.js'
+import { shutdownGraceMs } from './shutdown.js'
 import { createRedisClient } from './store/redis.js'
 
 /** The process: config, logger, Redis check, listen, graceful close. */
@@ -46,9 +47,11 @@ async function main(): Promise<void> {
 
   redis.off('error', quiet)
   const app = await buildApp({ config, logger, redis })
-  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  // Long enough for the slowest refresh to finish and store what OneUp rotated (README, "Deploys").
+  const graceMs = shutdownGraceMs(config)
+  closeWithGrace({ delay: graceMs }, async ({ signal, err }) => {
     if (err !== undefined) logger.error({ err }, 'closing after an uncaught error')
-    else logger.info({ signal }, 'closing: finishing in-flight requests')
+    else logger.info({ signal, grace_ms: graceMs }, 'closing: finishing in-flight requests')
     // server.close() closes the connections idle at that moment only; one kept alive after
     // its in-flight answer would hold the close until its keep-alive timeout (72 s), past
     // the grace delay. So close each connection as soon as it falls idle.
@@ -70,6 +73,7 @@ async function main(): Promise<void> {
     process.exit(1)
   }
   logger.info(
+    { shutdown_grace_ms: graceMs },
     config.sandbox
       ? `OneUp broker ready at ${config.publicUrl} (sandbox mode: OneUp is simulated at ${config.publicUrl}/sandbox; try the demo app at ${config.publicUrl}/demo)`
       : `OneUp broker ready at ${config.publicUrl}`,

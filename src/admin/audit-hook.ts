@@ -20,6 +20,23 @@ const ACTIONS: Record<string, string | null> = {
   'DELETE /v1/admin/connections': null,
 }
 
+/** What a route said about its own call: another action than its route's (null: nothing to record), extra ids. */
+interface Override {
+  action: string | null
+  details: Record<string, string>
+}
+
+const OVERRIDES = new WeakMap<FastifyRequest, Override>()
+
+/**
+ * Lets a route say what its call did, when its route alone does not: a call
+ * that changed nothing (`null`: not recorded, so the log does not claim a
+ * change), or one with ids the answer does not carry.
+ */
+export function auditAs(request: FastifyRequest, action: string | null, details: Record<string, string> = {}): void {
+  OVERRIDES.set(request, { action, details })
+}
+
 /** Fields of an answer worth keeping in the audit log: ids, never a key or secret. */
 const ANSWER_IDS = ['key_id', 'secret_id'] as const
 
@@ -40,9 +57,10 @@ export function auditAdminAction(broker: Broker) {
   return async function recordAdminAction(request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
     if (request.method === 'GET' || request.method === 'HEAD' || reply.statusCode >= 300) return payload
     const route = `${request.method} ${request.routeOptions.url ?? ''}`
-    const action = route in ACTIONS ? ACTIONS[route] : route
+    const override = OVERRIDES.get(request)
+    const action = override !== undefined ? override.action : route in ACTIONS ? ACTIONS[route] : route
     if (action === null || action === undefined) return payload
-    const details: Record<string, string> = { request_id: request.id }
+    const details: Record<string, string> = { request_id: request.id, ...override?.details }
     for (const [name, value] of Object.entries((request.params ?? {}) as Record<string, unknown>)) {
       if (typeof value === 'string') details[name === 'id' ? 'app_id' : name] = value
     }

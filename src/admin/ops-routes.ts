@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import { Type } from 'typebox'
 import { isAuditCursor } from '../audit/log.js'
 import type { Broker } from '../broker.js'
+import { auditAs } from './audit-hook.js'
 import { single } from '../connections/query.js'
 import { fail } from '../errors.js'
 import { connectionRoutes } from '../http/routes/connections.js'
@@ -84,7 +85,13 @@ export const opsAdminRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fas
         response: { 202: Type.Object({ job: JobView }), '4xx': ErrorBody },
       },
     },
-    async (_request, reply) => reply.code(202).send({ job: await broker.reencryption.start() }),
+    async (request, reply) => {
+      const { job, outcome, replaced } = await broker.reencryption.start()
+      // Showing the job already running changes nothing: the audit log must not say it was started.
+      if (outcome === 'running') auditAs(request, null)
+      else auditAs(request, 'encryption.reencrypt_started', { target_kid: job.target_kid, ...(replaced === undefined ? {} : { replaced_job_id: replaced.id, replaced_target_kid: replaced.target_kid }) })
+      return reply.code(202).send({ job })
+    },
   )
 
   app.get(

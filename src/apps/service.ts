@@ -39,8 +39,10 @@ export function normaliseOrigin(text: string): string | undefined {
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return undefined
   if (url.username !== '' || url.password !== '' || url.origin === 'null') return undefined
-  // Anything beyond the origin (a path, a query) means the caller meant something we would not enforce.
-  if (text.replace(/\/$/, '').toLowerCase() !== url.origin.toLowerCase()) return undefined
+  // Anything beyond the origin (a path, a query, a fragment, even empty) means the caller meant
+  // something we would not enforce. What the URL parser itself normalises (case, a default port
+  // such as :443 or :80, an IDN host) is the same origin: accepted, stored normalised.
+  if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || /[?#]/.test(text)) return undefined
   return url.origin
 }
 

@@ -38,7 +38,7 @@ export class AdminClient {
       throw new CliError(`cannot reach the broker at ${this.baseUrl} (${typeof cause === 'string' ? cause : (error as Error).name}); check --url`)
     }
     const text = await response.text()
-    if (response.ok) return (text === '' ? undefined : JSON.parse(text)) as T
+    if (response.ok) return this.parseAnswer<T>(response, text, method, path)
     let error: { status?: number; code?: string; message?: string; reason?: string } | undefined
     try {
       error = (JSON.parse(text) as { error?: typeof error }).error
@@ -48,5 +48,20 @@ export class AdminClient {
     if (error === undefined) throw new CliError(`the broker answered ${response.status} to ${method} ${path}`)
     const hint = response.status === 401 ? ' (is BROKER_ADMIN_KEY the broker\'s admin key?)' : ''
     throw new CliError(`${error.message ?? 'error'}${error.reason === undefined ? '' : ` ${error.reason}`} (HTTP ${response.status}, code ${error.code ?? '?'})${hint}`)
+  }
+
+  /**
+   * A successful answer's JSON. Something else answering 2xx at --url (a web
+   * server, a proxy's sign-in page) is said in those words, not as a parser's
+   * "Unexpected token '<'".
+   */
+  private parseAnswer<T>(response: Response, text: string, method: string, path: string): T {
+    if (text === '') return undefined as T
+    try {
+      return JSON.parse(text) as T
+    } catch {
+      const type = response.headers.get('content-type') ?? 'no content type'
+      throw new CliError(`the broker answered ${response.status} to ${method} ${path} with ${type}, not JSON: is ${this.baseUrl} the broker? check --url`)
+    }
   }
 }

@@ -91,6 +91,41 @@ async function readSecret(): Promise<string> {
   throw new CliError('no secret on standard input')
 }
 
+/**
+ * Polls the re-encryption job until it is done. Gives up (the job itself goes
+ * on in the broker) rather than wait for ever when it cannot end: another job
+ * replaced it, it moves records to a key the broker does not seal with (the
+ * replicas disagree on TOKEN_ENCRYPTION_KEYS' first key, and those sealing
+ * with the new one will not run it), or nothing moved for `giveUpMs`.
+ */
+async function followJob(admin: AdminClient, job: JobView, giveUpMs: number, seen: (job: JobView) => void): Promise<JobView> {
+  let current = job
+  let progressAt = Date.now()
+  while (current.state === 'running') {
+    await sleep(500)
+    const status = await admin.call<EncryptionStatus>('GET', '/v1/admin/encryption')
+    if (status.job === null || status.job.id !== job.id) {
+      throw new CliError(`job ${job.id} was replaced by ${status.job === null ? 'nothing' : `job ${status.job.id} (target ${status.job.target_kid})`}; see oneup-broker keys status`)
+    }
+    if (status.job.state === 'running' && status.job.target_kid !== status.primary_kid) {
+      throw new CliError(
+        `job ${job.id} moves records to key ${status.job.target_kid}, but the broker seals with ${status.primary_kid}: ` +
+          "its replicas disagree on TOKEN_ENCRYPTION_KEYS' first key. Finish rolling it out, then run keys reencrypt again",
+      )
+    }
+    if (status.job.done !== current.done || status.job.state !== 'running') progressAt = Date.now()
+    current = status.job
+    seen(current)
+    if (current.state === 'running' && Date.now() - progressAt > giveUpMs) {
+      throw new CliError(
+        `job ${job.id} has not moved for ${Math.round(giveUpMs / 1000)} s (${current.done}/${current.total} records): no replica seems to run it. ` +
+          "It goes on if one takes it up; see oneup-broker keys status and the broker's log",
+      )
+    }
+  }
+  return current
+}
+
 export function buildProgram(): Command {
   const program = new Command('oneup-broker')
     .description("Operate a OneUp token broker through its admin API (the admin key is read from BROKER_ADMIN_KEY).")
@@ -174,25 +209,24 @@ export function buildProgram(): Command {
     .command('reencrypt')
     .description('move every sealed record to the primary key, with a progress bar')
     .option('--no-wait', 'start the job and return')
-    .action(async (options: { wait: boolean }, command: Command) => {
+    .option('--give-up-after <seconds>', 'stop waiting when the job has made no progress for this long (it goes on in the broker)', positiveInteger, 120)
+    .action(async (options: { wait: boolean; giveUpAfter: number }, command: Command) => {
       const admin = client(command)
       const { job } = await admin.call<{ job: JobView }>('POST', '/v1/admin/encryption/reencrypt')
       const json = globals(command).json
       if (!options.wait) return output(command, { job }, () => `${describeJob(job)}\nfollow it with: oneup-broker keys status`)
       const bar = json ? undefined : new SingleBar({ format: 're-encrypting [{bar}] {percentage}% | {value}/{total} records', noTTYOutput: true, notTTYSchedule: 1000 })
       bar?.start(Math.max(job.total, 1), job.done)
-      let current = job
-      while (current.state === 'running') {
-        await sleep(500)
-        const status = await admin.call<EncryptionStatus>('GET', '/v1/admin/encryption')
-        // Another job may have replaced ours only once ours is done.
-        if (status.job === null || status.job.id !== job.id) break
-        current = status.job
-        bar?.setTotal(Math.max(current.total, 1))
-        bar?.update(current.done)
+      let current: JobView
+      try {
+        current = await followJob(admin, job, options.giveUpAfter * 1000, (seen) => {
+          bar?.setTotal(Math.max(seen.total, 1))
+          bar?.update(seen.done)
+        })
+        bar?.update(Math.max(current.total, 1))
+      } finally {
+        bar?.stop()
       }
-      bar?.update(Math.max(current.total, 1))
-      bar?.stop()
       output(command, { job: current }, () => describeJob(current))
       if (current.failed > 0) throw new CliError(`${current.failed} records did not open with the configured keys; see the broker's log`)
     })

@@ -62,6 +62,28 @@ function isLoopback(url: string): boolean {
   }
 }
 
+/**
+ * With REDIS_CLUSTER_NODES, REDIS_URL gives every node its user, password and
+ * scheme (store/redis.ts); a db index it cannot give (a cluster has db 0
+ * only) is refused rather than dropped.
+ */
+function clusterUrlProblems(url: string): string[] {
+  const { pathname } = new URL(url)
+  if (['', '/', '/0'].includes(pathname)) return []
+  return ['REDIS_URL names a db index, but Redis Cluster has only db 0 (with REDIS_CLUSTER_NODES only its user, password and scheme are used)']
+}
+
+/**
+ * The integer variables whose value is not plain digits. Value.Convert would
+ * make `0.5` 0, `true` 1 and `0x10` 16: a different, valid value ops never
+ * wrote (KEEPALIVE_AFTER_HOURS=0.5 turning the sweeper off).
+ */
+function notDigits(raw: Record<string, string>): string[] {
+  return Object.entries(EnvSchema.properties)
+    .filter(([name, schema]) => (schema as { type?: unknown }).type === 'integer' && raw[name] !== undefined && !/^\d+$/.test(raw[name]))
+    .map(([name]) => name)
+}
+
 /** Thrown at boot with every problem found, one per line; never holds a secret. */
 export class ConfigError extends Error {
   readonly problems: string[]
@@ -104,10 +126,14 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
     const value = source[key]
     if (value !== undefined && value.trim() !== '') raw[key] = value.trim()
   }
-  let env = Value.Convert(EnvSchema, Value.Default(EnvSchema, Value.Clone(raw))) as Env
   // Each malformed variable is reported once, then treated as unset so the
   // checks below still run and every problem comes out in one go.
   const malformed = new Set<string>()
+  for (const name of notDigits(raw)) {
+    malformed.add(name)
+    problems.push(`${name} must be a whole number written in digits (0-9)`)
+  }
+  let env = Value.Convert(EnvSchema, Value.Default(EnvSchema, Value.Clone(raw))) as Env
   for (const error of Value.Errors(EnvSchema, env)) {
     const name = error.instancePath.split('/')[1] ?? 'environment'
     if (malformed.has(name)) continue
@@ -127,7 +153,12 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
   const sandbox = env.ONEUP_SANDBOX ?? (env.ONEUP_CLIENT_ID === undefined && !production)
   if (sandbox && production) warnings.push('ONEUP_SANDBOX is on in production: the OneUp simulator is mounted at /sandbox')
 
-  const publicUrl = env.PUBLIC_URL.replace(/\/+$/, '')
+  // A sandbox on another port than 3000 links to itself there unless told otherwise (PORT 0: the
+  // port is not known yet, so the default stays).
+  const derivedPublicUrl = raw.PUBLIC_URL === undefined && sandbox && !production && env.PORT !== 0 ? `http://localhost:${env.PORT}` : env.PUBLIC_URL
+  const publicUrl = derivedPublicUrl.replace(/\/+$/, '')
+  // In production the default (http://localhost:3000) would put connect links and the OAuth callback on localhost.
+  if (production && raw.PUBLIC_URL === undefined) missing('PUBLIC_URL', 'PUBLIC_URL is required in production: connect links and the OAuth callback are built on it')
   // Server-to-server calls to the built-in sandbox go to the listen address: the
   // public URL may be a proxy the process itself cannot reach.
   const self = `http://${env.HOST === '0.0.0.0' || env.HOST === '::' ? '127.0.0.1' : env.HOST}:${env.PORT}`
@@ -157,6 +188,11 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
   const cookieSecret = env.COOKIE_SECRET ?? devSecret('COOKIE_SECRET', () => randomBytes(32).toString('base64url'))
   if (cookieSecret === undefined) missing('COOKIE_SECRET', 'COOKIE_SECRET is required in production (at least 32 characters)')
 
+  // bearer() reads one run of visible characters: a key with a space (or a character a header
+  // cannot carry) would be accepted here and then never authenticate.
+  if (env.BROKER_ADMIN_KEY !== undefined && !/^[!-~]+$/.test(env.BROKER_ADMIN_KEY)) {
+    problems.push('BROKER_ADMIN_KEY must be visible ASCII characters only, no spaces: it is sent as a bearer token')
+  }
   // In sandbox mode a newcomer needs an admin key to create the first app.
   const adminKey = env.BROKER_ADMIN_KEY ?? (sandbox ? devSecret('BROKER_ADMIN_KEY', () => randomBytes(32).toString('base64url')) : undefined)
 
@@ -171,6 +207,8 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
   // ioredis reads REDIS_URL with the WHATWG URL parser, which would throw (echoing the URL, password included) at start.
   if (!malformed.has('REDIS_URL') && !URL.canParse(env.REDIS_URL)) {
     problems.push('REDIS_URL is not a valid URL (percent-encode any / # ? @ in the password)')
+  } else if (clusterNodes !== undefined) {
+    problems.push(...clusterUrlProblems(env.REDIS_URL))
   }
 
   // Real OneUp is https-only (seed, "Security and Authentication"); a plain-http OneUp URL in
@@ -180,6 +218,10 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
     for (const name of ['ONEUP_AUTHORIZATION_URL', 'ONEUP_TOKEN_URL', 'ONEUP_API_URL', 'ONEUP_REDIRECT_URI'] as const) {
       const value = env[name]
       if (value?.startsWith('http:') === true && !isLoopback(value)) problems.push(`${name} must be https in production (or http on loopback)`)
+    }
+    // The same rule for the callback derived from an http PUBLIC_URL: OneUp's codes would travel in clear.
+    if (env.ONEUP_REDIRECT_URI === undefined && raw.PUBLIC_URL !== undefined && publicUrl.startsWith('http:') && !isLoopback(publicUrl)) {
+      problems.push('PUBLIC_URL must be https in production (or http on loopback): ONEUP_REDIRECT_URI, derived from it, carries OneUp\'s codes')
     }
   }
   const trusted = env.TRUSTED_PROXIES === undefined ? { proxies: [], problems: [] } : parseTrustedProxies(env.TRUSTED_PROXIES)

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { randomBytes } from 'node:crypto'
 import { sealedKid } from '../crypto/sealer.js'
-import { BrokerError } from '../errors.js'
+import { BrokerError, fail } from '../errors.js'
 import { onceEvery, type Log } from '../log.js'
 import { byteOrder, type ConnectionStore } from '../store/connections.js'
 import type { JobFields, JobStore } from '../store/jobs.js'
@@ -31,6 +31,15 @@ export interface JobView {
   failed: number
   started_at: string
   finished_at: string | null
+}
+
+/** What `POST /v1/admin/encryption/reencrypt` did. */
+export interface JobStarted {
+  job: JobView
+  /** `started` a new job; `running` found it running already; `replaced` a job for another key that nobody ran. */
+  outcome: 'started' | 'running' | 'replaced'
+  /** The job replaced, when `outcome` is `replaced`. */
+  replaced?: JobView
 }
 
 export interface EncryptionStatus {
@@ -96,11 +105,21 @@ export class Reencryption {
     return { primary_kid: this.primaryKid, kids: this.deps.kids, records, job: job === undefined ? null : view(job) }
   }
 
-  /** Starts the job (or returns the one already running) and runs it here if no replica does. */
-  async start(): Promise<JobView> {
+  /**
+   * Starts the job to this replica's primary key (or returns the one already
+   * running for it) and runs it here if no replica does. A job running for
+   * another key was started by a replica whose first key differed (a rollout
+   * under way, or since rolled back or forward): if nobody runs it, it may be
+   * stuck for ever (replicas run only jobs for their own primary key), so this
+   * one replaces it; if a replica runs it right now, the fleet disagrees on the
+   * first key and the caller is told so (409) rather than shown a job it did
+   * not start.
+   */
+  async start(): Promise<JobStarted> {
     const records = await this.countRecords()
     const total = Object.values(records).reduce((sum, n) => sum + n, 0)
-    await this.deps.jobs.start({
+    const previous = await this.deps.jobs.read()
+    const outcome = await this.deps.jobs.start({
       id: `job_${randomBytes(6).toString('hex')}`,
       target_kid: this.primaryKid,
       total: String(total),
@@ -109,10 +128,25 @@ export class Reencryption {
       failed: '0',
       started_at: String(this.now()),
     })
+    if (outcome === 'busy') throw this.busy(await this.deps.jobs.read())
     this.kick()
     const job = await this.deps.jobs.read()
     if (job === undefined) throw new Error('the re-encryption job vanished as it started')
-    return view(job)
+    if (outcome !== 'replaced') return { job: view(job), outcome }
+    this.deps.log.warn(
+      { job: job.id, target_kid: this.primaryKid, replaced_job: previous?.id, replaced_target_kid: previous?.target_kid },
+      'a running re-encryption job for another key, run by no replica, was replaced by one to this replica\'s first key',
+    )
+    return { job: view(job), outcome, ...(previous === undefined ? {} : { replaced: view(previous) }) }
+  }
+
+  /** The 409 for a job to another key that a replica is running now. */
+  private busy(job: JobFields | undefined): BrokerError {
+    return fail('Conflict', {
+      reason:
+        `re-encryption job ${job?.id ?? '?'} to key ${job?.target_kid ?? '?'} is being run by a replica that seals with that key, ` +
+        `but this replica seals with ${this.primaryKid}: finish rolling out TOKEN_ENCRYPTION_KEYS (a replica stops the job as it leaves), then start again`,
+    })
   }
 
   /** Runs a pending job here, in the background, unless it is running in this process already. */
@@ -152,7 +186,11 @@ export class Reencryption {
     const lease = this.deps.lease()
     if (!(await lease.acquire())) return
     try {
-      await this.walk(job, lease)
+      // The job may have been replaced (by one to another key) between the read
+      // and the lease: only the job read under the lease is ours to run.
+      const held = await this.deps.jobs.read()
+      if (held?.state !== 'running' || held.id !== job.id) return
+      await this.walk(held, lease)
     } finally {
       await lease.release().catch(() => undefined)
     }

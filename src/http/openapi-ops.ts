@@ -89,8 +89,11 @@ export const OPS_ROUTE_DOCS: Record<string, OpsRouteDoc> = {
   'POST /v1/admin/encryption/reencrypt': {
     tags: ['admin'],
     security: 'admin',
-    errors: ADMIN,
-    description: 'Starts the job that moves every sealed record to the first key, or answers the one running (one at a time across replicas).',
+    errors: [...ADMIN, 'Conflict'],
+    description:
+      'Starts the job that moves every sealed record to the first key, or answers the one running (one at a time across replicas). ' +
+      'A running job for another key (started by a replica whose first key differed) is replaced when no replica is running it; ' +
+      'while one is, the answer is 409 (code 12): finish rolling out `TOKEN_ENCRYPTION_KEYS`, then start again.',
     answer: { status: 202, value: { job: { ...JOB, done: 0, moved: 0 } } },
   },
   'GET /v1/admin/oneup': {

@@ -32,10 +32,25 @@ export function createRedisClient(redis: Config['redis'], options: RedisClientOp
           lazyConnect: true,
           enableAutoPipelining: true,
           scaleReads: 'master',
-          redisOptions: common,
+          redisOptions: { ...common, ...clusterNodeOptions(redis.url) },
         })
   defineScripts(client)
   return client
+}
+
+/**
+ * How every node of a cluster is reached: with REDIS_URL's user and password
+ * (AUTH), over TLS when its scheme is `rediss:`. Its host and port are not
+ * used (REDIS_CLUSTER_NODES names the nodes), so one variable still holds the
+ * Redis credentials whichever the topology.
+ */
+export function clusterNodeOptions(url: string): Pick<RedisOptions, 'username' | 'password' | 'tls'> {
+  const parsed = new URL(url)
+  return {
+    ...(parsed.username === '' ? {} : { username: decodeURIComponent(parsed.username) }),
+    ...(parsed.password === '' ? {} : { password: decodeURIComponent(parsed.password) }),
+    ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
+  }
 }
 
 /** True for errors that mean Redis is unreachable or too slow, not a bug. */

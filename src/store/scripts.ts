@@ -379,17 +379,32 @@ redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 return redis.call('XDEL', KEYS[1], ARGV[2])`,
   },
   /**
-   * Starts a background job unless one is running. KEYS: job hash. ARGV:
-   * field/value pairs of the new job (with state = running). Returns 1 when
-   * started, 0 when one was already running (then nothing changes).
+   * Starts a background job unless one is running for the same target. KEYS:
+   * job hash, the job's lock. ARGV: the name of the target field, then the
+   * field/value pairs of the new job (with state = running, the target among
+   * them). Returns 1 started, 0 one running for this target already (nothing
+   * changes), 2 replaced a running job for another target that nobody runs
+   * (its lock is free: no replica seals with its target any more, or none
+   * picked it up yet), -1 one running for another target, lock held.
    */
   obJobStart: {
-    numberOfKeys: 1,
+    numberOfKeys: 2,
     lua: `
-if redis.call('HGET', KEYS[1], 'state') == 'running' then return 0 end
+local field = ARGV[1]
+local target
+for i = 2, #ARGV, 2 do
+  if ARGV[i] == field then target = ARGV[i + 1] end
+end
+local current = redis.call('HMGET', KEYS[1], 'state', field)
+local started = 1
+if current[1] == 'running' then
+  if current[2] == target then return 0 end
+  if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+  started = 2
+end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV))
-return 1`,
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+return started`,
   },
   /**
    * Removes a `key:` field unless it is the hash's last one (a webhook keeps at
@@ -454,7 +469,7 @@ declare module 'ioredis' {
     obConnReseal(connection: string, kidCounts: string, expected: number, sealed: string, kid: string): Result<number, Context>
     obConnDelete(...keysThenArgs: string[]): Result<string[], Context>
     obConnPage(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<string[], Context>
-    obJobStart(job: string, ...fieldsAndValues: Array<string | number>): Result<number, Context>
+    obJobStart(job: string, lock: string, targetField: string, ...fieldsAndValues: Array<string | number>): Result<number, Context>
     obRevokeUnlessLast(hash: string, id: string): Result<number, Context>
     obFieldSwap(hash: string, field: string, expected: string, next: string): Result<number, Context>
     obLockRenew(lock: string, owner: string, ms: number): Result<number, Context>

@@ -11,7 +11,7 @@ t.test('ops register an app, see it listed with key ids but never keys, and rota
     method: 'POST',
     url: '/v1/admin/apps',
     headers: admin,
-    payload: { name: 'Billing', tenants: ['acme', 'globex'], return_origins: ['https://billing.example.com/'] },
+    payload: { name: 'Billing', tenants: ['acme', 'globex'], return_origins: ['https://billing.example.com/', 'http://billing.example.com:80'] },
   })
   t.equal(created.statusCode, 201)
   t.equal(created.headers['cache-control'], 'no-store')
@@ -26,7 +26,7 @@ t.test('ops register an app, see it listed with key ids but never keys, and rota
   t.match(listed, {
     name: 'Billing',
     tenants: ['acme', 'globex'],
-    return_origins: ['https://billing.example.com'],
+    return_origins: ['https://billing.example.com', 'http://billing.example.com'], // a default port written out is the same origin
     rate_limit: 1_000_000,
     keys: [{ key_id: app.key_id, last_used_at: null }],
   })

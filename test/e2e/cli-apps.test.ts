@@ -1,3 +1,5 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { ADMIN_KEY, CLIENT_SECRET } from '../helpers/harness.js'
 import { cli } from '../helpers/cli.js'
@@ -49,4 +51,16 @@ t.test('oneup-broker apps and check-client run the app key and client secret run
   t.not(usage.code, 0)
   t.match(usage.stderr, /required option '--tenants <ids>' not specified/)
   t.equal((await cli(['--help'], {})).code, 0)
+})
+
+// Something else answering 2xx at --url (a web server, a proxy's sign-in page) came out as the
+// JSON parser's "Unexpected token '<'".
+t.test('a 2xx answer that is not JSON is named, with its status and content type', async (t) => {
+  const server = createServer((_request, response) => response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><p>Sign in</p>'))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise((resolve) => server.close(resolve)))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const run = await cli(['apps', 'list'], { BROKER_URL: url, BROKER_ADMIN_KEY: ADMIN_KEY })
+  t.equal(run.code, 1)
+  t.equal(run.stderr, `oneup-broker: the broker answered 200 to GET /v1/admin/apps with text/html; charset=utf-8, not JSON: is ${url} the broker? check --url\n`)
 })

@@ -77,5 +77,7 @@ t.test('a running server answers /healthz and /readyz, and closes cleanly on SIG
   const ready = await fetch(`${replica.url}/readyz`)
   t.equal(ready.status, 200)
   t.ok(replica.output.some((line) => line.includes('sandbox mode')), 'says it runs in sandbox mode')
+  const port = new URL(replica.url).port
+  t.ok(replica.output.some((line) => line.includes(`ready at http://localhost:${port} `)), `says where it is: on PORT ${port}, not 3000`)
   t.equal(await replica.stop('SIGTERM'), 0)
 })

@@ -38,3 +38,28 @@ t.test('SIGTERM mid-refresh: the replica stops taking requests, finishes the ref
   t.equal(counters.refresh_grants, 1)
   t.equal(counters.reuse_detections, 0)
 })
+
+// The grace delay was a fixed 10 s while a refresh may run for ONEUP_TIMEOUT_MS + 5 s: past it the
+// process exited 1 with OneUp's rotated token set unwritten, and the stored refresh token was spent.
+t.test('SIGTERM during a refresh that OneUp answers after 13 s, within ONEUP_TIMEOUT_MS: the answer is written, nothing is lost', async (t) => {
+  const { sandbox, env } = await startFleetBase(t, { accessTokenTtl: 100 }, { ONEUP_TIMEOUT_MS: '20000', LOG_LEVEL: 'info' })
+  const replica = await startReplica(t, env)
+  const key = await createAppVia(replica.url)
+  t.equal((await connectVia(replica.url, replica.url, key, 'acme', 'alice')).status, 200)
+  await sandbox.control('/settings', 'PUT', { token_latency_ms: 13_000, access_token_ttl: 3600, refresh_grace_seconds: 0 })
+
+  const before = (await sandbox.counters()).token_requests
+  const inflight = tokenVia(replica.url, key, { tenant_id: 'acme', user_id: 'alice', min_ttl: 1800 }).then((r) => r.status, () => 'reset')
+  while ((await sandbox.counters()).token_requests === before) await new Promise((r) => setTimeout(r, 20))
+  replica.process.kill('SIGTERM')
+
+  t.equal(await inflight, 200, 'the in-flight caller got its token')
+  t.equal(await replica.exited, 0, 'exited 0, within the grace delay')
+  t.ok(replica.output.some((line) => line.includes('"grace_ms":30000')), 'the delay follows ONEUP_TIMEOUT_MS')
+
+  await sandbox.control('/settings', 'PUT', { token_latency_ms: 0 })
+  const next = await startReplica(t, env)
+  const again = await tokenVia(next.url, key, { tenant_id: 'acme', user_id: 'alice', min_ttl: 1800 })
+  t.equal(again.status, 200, `the connection survived the rolling restart (got ${again.status})`)
+  t.equal((await sandbox.counters()).reuse_detections, 0, 'no refresh token presented twice')
+})

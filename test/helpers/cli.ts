@@ -9,10 +9,10 @@ export interface Run {
   stderr: string
 }
 
-/** Runs the built CLI as ops would, with only the environment given (and PATH). */
-export function cli(args: string[], env: Record<string, string>, stdin?: string): Promise<Run> {
+/** Runs the built CLI as ops would, with only the environment given (and PATH); killed (code null) after `timeoutMs`. */
+export function cli(args: string[], env: Record<string, string>, stdin?: string, timeoutMs = 60_000): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_JS, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [CLI_JS, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['pipe', 'pipe', 'pipe'], timeout: timeoutMs })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))

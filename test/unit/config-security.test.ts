@@ -39,7 +39,7 @@ t.test('config refuses a bad proxy list and bad limits, with every problem at on
 })
 
 t.test('in production every OneUp URL must be https: the client secret and tokens travel on them', async (t) => {
-  const production = { ...base, NODE_ENV: 'production', ONEUP_CLIENT_ID: 'acme', ONEUP_CLIENT_SECRET: 's3cret' }
+  const production = { ...base, NODE_ENV: 'production', PUBLIC_URL: 'https://broker.example.com', ONEUP_CLIENT_ID: 'acme', ONEUP_CLIENT_SECRET: 's3cret' }
   const error = t.throws(() =>
     loadConfig({ ...production, ONEUP_TOKEN_URL: 'http://oneup.example.com/oauth2/token', ONEUP_REDIRECT_URI: 'http://broker.example.com/oauth/callback' }),
   ) as ConfigError

@@ -69,7 +69,11 @@ t.test('allowed origins must be bare origins', async (t) => {
   t.equal(normaliseOrigin('https://App.Example.com'), 'https://app.example.com')
   t.equal(normaliseOrigin('https://app.example.com/'), 'https://app.example.com')
   t.equal(normaliseOrigin('http://localhost:3000'), 'http://localhost:3000')
-  for (const bad of ['https://app.example.com/path', 'ftp://x.example.com', 'https://u@x.example.com', 'not a url', 'https://x.example.com?q=1', 'javascript:alert(1)']) {
+  // URL.origin drops a default port: the same origin, written out in full, was refused.
+  t.equal(normaliseOrigin('http://example.com:80'), 'http://example.com')
+  t.equal(normaliseOrigin('https://App.example.com:443/'), 'https://app.example.com')
+  t.equal(normaliseOrigin('https://app.example.com:8443'), 'https://app.example.com:8443')
+  for (const bad of ['https://app.example.com/path', 'ftp://x.example.com', 'https://u@x.example.com', 'not a url', 'https://x.example.com?q=1', 'javascript:alert(1)', 'https://x.example.com?', 'https://x.example.com/#', 'https://x.example.com:443/a']) {
     t.equal(normaliseOrigin(bad), undefined, bad)
   }
 })
