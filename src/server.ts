@@ -1,5 +1,5 @@
 import closeWithGrace from 'close-with-grace'
-import { pino } from 'pino'
+import { pino, type Logger } from 'pino'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config/config.js'
 import { tuneHeap } from './heap.js'
@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     const code = (error as { code?: string }).code
     if (code !== 'EADDRINUSE' && code !== 'EACCES' && code !== 'EADDRNOTAVAIL') throw error
     // As for an unreachable Redis: one line that says what to change, no stack trace.
-    console.error(`Cannot listen on ${config.host}:${config.port} (${code}). Stop what uses it, or set PORT (and HOST).`)
+    console.error(`Cannot listen on ${config.host}:${config.port} (${code}). Stop what uses it, or set PORT (with PUBLIC_URL, which links are built on; and HOST).`)
     await app.close()
     process.exit(1)
   }
@@ -78,6 +78,23 @@ async function main(): Promise<void> {
       ? `OneUp broker ready at ${config.publicUrl} (sandbox mode: OneUp is simulated at ${config.publicUrl}/sandbox; try the demo app at ${config.publicUrl}/demo)`
       : `OneUp broker ready at ${config.publicUrl}`,
   )
+  await warnOfUnopenableRecords(app, logger)
+}
+
+/**
+ * Connections sealed with a key this replica was not given cannot be served (500 code 11):
+ * said once at start-up, with their counts, rather than at their first hand-out.
+ */
+async function warnOfUnopenableRecords(app: Awaited<ReturnType<typeof buildApp>>, logger: Logger): Promise<void> {
+  try {
+    const { kids, records } = await app.broker.reencryption.status()
+    const missing = Object.fromEntries(Object.entries(records).filter(([kid, count]) => count > 0 && !kids.includes(kid)))
+    if (Object.keys(missing).length > 0) {
+      logger.warn({ missing_kids: missing }, 'some connections are sealed with key ids TOKEN_ENCRYPTION_KEYS does not hold: they cannot be served (code 11) until those keys are back')
+    }
+  } catch {
+    // Only a warning: Redis hiccups are logged by the Redis error logger.
+  }
 }
 
 /** A Redis URL fit for a message: user and password masked, parsed as ioredis parses it (the last `@` ends them). */

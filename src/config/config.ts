@@ -134,12 +134,16 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
     problems.push(`${name} must be a whole number written in digits (0-9)`)
   }
   let env = Value.Convert(EnvSchema, Value.Default(EnvSchema, Value.Clone(raw))) as Env
+  const errorsByName = new Map<string, Array<{ message: string; keyword?: string; params?: unknown }>>()
   for (const error of Value.Errors(EnvSchema, env)) {
     const name = error.instancePath.split('/')[1] ?? 'environment'
     if (malformed.has(name)) continue
+    errorsByName.set(name, [...(errorsByName.get(name) ?? []), error])
+  }
+  for (const [name, errors] of errorsByName) {
     malformed.add(name)
     // Report the rule, never the value: it may be a secret.
-    problems.push(`${name} ${error.message}`)
+    problems.push(`${name} ${ruleBroken(errors)}`)
   }
   if (malformed.size > 0) {
     for (const name of malformed) delete raw[name]
@@ -150,6 +154,10 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
   }
 
   const production = env.NODE_ENV === 'production'
+  // A typo (`prod`) would otherwise run a production deploy as development, on generated secrets.
+  if (env.NODE_ENV !== undefined && !['production', 'development', 'test'].includes(env.NODE_ENV)) {
+    warnings.push('NODE_ENV is neither production, development nor test: running as development (generated secrets, the sandbox when no OneUp client is set)')
+  }
   const sandbox = env.ONEUP_SANDBOX ?? (env.ONEUP_CLIENT_ID === undefined && !production)
   if (sandbox && production) warnings.push('ONEUP_SANDBOX is on in production: the OneUp simulator is mounted at /sandbox')
 
@@ -171,8 +179,10 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
   }
 
   if (!sandbox) {
-    if (env.ONEUP_CLIENT_ID === undefined) missing('ONEUP_CLIENT_ID', 'ONEUP_CLIENT_ID is required (or set ONEUP_SANDBOX=true)')
-    if (env.ONEUP_CLIENT_SECRET === undefined) missing('ONEUP_CLIENT_SECRET', 'ONEUP_CLIENT_SECRET is required (or set ONEUP_SANDBOX=true)')
+    // In production the simulator is no way out: OneUp's real client is what is missing.
+    const orSandbox = production ? 'in production (the client OneUp registered for the broker)' : '(or set ONEUP_SANDBOX=true to use the simulator)'
+    if (env.ONEUP_CLIENT_ID === undefined) missing('ONEUP_CLIENT_ID', `ONEUP_CLIENT_ID is required ${orSandbox}`)
+    if (env.ONEUP_CLIENT_SECRET === undefined) missing('ONEUP_CLIENT_SECRET', `ONEUP_CLIENT_SECRET is required ${orSandbox}`)
   }
 
   const keysText =
@@ -264,4 +274,13 @@ export function loadConfig(source: Record<string, string | undefined>, options: 
     audit: { maxEntries: env.AUDIT_MAX_ENTRIES },
   }
   return { config, warnings }
+}
+
+/** What a variable must be, in words an operator can act on (the schema's own say "must be equal to constant"). */
+function ruleBroken(errors: Array<{ message: string; keyword?: string; params?: unknown }>): string {
+  const allowed = errors.flatMap((error) => (error.keyword === 'const' ? [String((error.params as { allowedValue?: unknown }).allowedValue)] : []))
+  if (allowed.length > 0) return `must be one of ${allowed.join(', ')}`
+  const first = errors[0]
+  if (first?.keyword === 'type' && (first.params as { type?: unknown }).type === 'boolean') return 'must be true or false'
+  return first?.message ?? 'is invalid'
 }

@@ -42,6 +42,7 @@ t.test('oneup-broker connections and keys list, show and delete connections and 
   const wrong = await startReplica(t, { ...env, TOKEN_ENCRYPTION_KEYS: newKey('k3') })
   const lacking = await cli(['keys', 'status'], { ...ops, BROKER_URL: wrong.url })
   t.match(lacking.stdout, /\nk2 \(NOT configured: these records cannot be served\)\s+3\n/, 'the missing key stands out')
+  t.match(wrong.output.join('\n'), /"missing_kids":\{"k2":3\}.*cannot be served \(code 11\)/, 'and its start-up warned about it')
 
   const deleted = await cli(['connections', 'delete', 'acme:alice', 'acme:nobody'], ops2)
   t.equal(deleted.code, 1, 'not everything was deleted')

@@ -65,3 +65,19 @@ t.test('a sandbox on another PORT links to itself there unless PUBLIC_URL says o
   t.equal(on({ PORT: '8080', PUBLIC_URL: 'https://broker.example.com' }).publicUrl, 'https://broker.example.com', 'an explicit PUBLIC_URL wins')
   t.equal(on({ PORT: '8080', ONEUP_CLIENT_ID: 'real', ONEUP_CLIENT_SECRET: 's' }).publicUrl, 'http://localhost:3000', 'only in sandbox mode')
 })
+
+t.test('config errors say what would do: the levels LOG_LEVEL takes, true or false, and no simulator in production', async (t) => {
+  t.same(problems({ ...secrets, LOG_LEVEL: 'loud' }), ['LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent'])
+  t.same(problems({ ...secrets, ONEUP_SANDBOX: 'maybe' }), ['ONEUP_SANDBOX must be true or false'])
+  const { ONEUP_CLIENT_ID: _id, ONEUP_CLIENT_SECRET: _secret, ...noClient } = production
+  t.same(problems(noClient), [
+    'ONEUP_CLIENT_ID is required in production (the client OneUp registered for the broker)',
+    'ONEUP_CLIENT_SECRET is required in production (the client OneUp registered for the broker)',
+  ])
+  t.match(problems({ ...secrets, NODE_ENV: 'development' }), [], 'outside production the simulator is the default')
+})
+
+t.test('a NODE_ENV typo is warned about, not taken silently for development', async (t) => {
+  t.match(loadConfig({ ...secrets, NODE_ENV: 'prod' }).warnings, [/NODE_ENV is neither production, development nor test/])
+  t.same(loadConfig({ ...secrets, NODE_ENV: 'test' }).warnings, [])
+})
