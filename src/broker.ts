@@ -80,7 +80,7 @@ export function createBroker(deps: BrokerDeps) {
     refresher,
     authenticator,
     appService: new AppService(apps, now),
-    tokens: new TokenService({ reads: new HandoutStore(redis, keys), authenticator, opener, refresher, now, events }),
+    tokens: new TokenService({ reads: new HandoutStore(redis, keys), connections, authenticator, opener, refresher, now, events }),
     connect: new ConnectService({ flows, apps, connections, sealer, opener, oneup, publicUrl: config.publicUrl, now, log, events }),
   }
   return { ...core, ...createOps(core, { log, now, fetch: deps.fetch, ...deps.ops }) }

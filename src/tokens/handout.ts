@@ -2,6 +2,7 @@ import { BrokerError, fail } from '../errors.js'
 import type { BrokerEventMap, BrokerEvents } from '../events.js'
 import type { Log } from '../log.js'
 import { enforce, overLimit, rateState, tightest, type RateState } from '../limits.js'
+import type { ConnectionStore } from '../store/connections.js'
 import type { HandoutStore } from '../store/handout.js'
 import { rateWindow } from '../store/window.js'
 import { allowsTenant, type AppAuthenticator, type AuthenticatedApp } from '../apps/authenticator.js'
@@ -40,6 +41,8 @@ export interface HandoutRequest {
 
 export interface HandoutDeps {
   reads: HandoutStore
+  /** Re-reads a record on the (rare) path that serves a token its failed refresh left. */
+  connections: Pick<ConnectionStore, 'read'>
   authenticator: AppAuthenticator
   opener: TokenOpener
   refresher: RefreshCoordinator
@@ -74,6 +77,12 @@ export class TokenService {
     }
   }
 
+  /** Whether the record is still the active one of this version (false when Redis cannot say). */
+  private async stillCurrent(tenantId: string, userId: string, version: number): Promise<boolean> {
+    const record = await this.deps.connections.read(tenantId, userId).catch(() => undefined)
+    return record?.version === version && record.status === 'active'
+  }
+
   private async serve(app: AuthenticatedApp, request: HandoutRequest, log: Log | undefined): Promise<{ rate: RateState; outcome: TokenAnswer | BrokerError; refreshed?: boolean }> {
     const { tenantId, userId } = request
     const now = this.now()
@@ -105,8 +114,11 @@ export class TokenService {
           // A refresh ahead of time failed for OneUp being out of reach: the token held still
           // works, so it is served (its own expires_in says how long) rather than a 503. Not
           // after force_refresh: the app has just heard from OneUp that it does not work.
+          // Nor once the connection was deleted or replaced meanwhile: its tokens are not to be served.
           const servedAt = this.now()
-          if (!forced && isOneUpUnavailable(error) && tokens.accessExpiresAt > servedAt) return { rate, outcome: answer(tokens, servedAt) }
+          if (!forced && isOneUpUnavailable(error) && tokens.accessExpiresAt > servedAt && (await this.stillCurrent(tenantId, userId, connection.version))) {
+            return { rate, outcome: answer(tokens, servedAt) }
+          }
           throw error
         }
       }

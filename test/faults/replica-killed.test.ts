@@ -3,13 +3,16 @@ import { connectVia, createAppVia, startFleetBase, tokenVia } from '../helpers/f
 import { startReplica } from '../helpers/replica.js'
 
 t.test('a replica killed while it holds the refresh lock: the other gets a clean 503 meanwhile, takes over once the lock lapses, and the refresh token is used once', async (t) => {
-  // Tokens of 100 s: asking for min_ttl 1800 needs a refresh. ONEUP_TIMEOUT_MS 1000: a refresh's budget is 6 s and its lock lives 11 s.
-  const { sandbox, env } = await startFleetBase(t, { accessTokenTtl: 100 }, { ONEUP_TIMEOUT_MS: '1000' })
+  // A token of 1 s, expired once asked for: it must be refreshed, and cannot be served meanwhile.
+  // ONEUP_TIMEOUT_MS 1000: a refresh's budget is 6 s and its lock lives 11 s.
+  const { sandbox, env } = await startFleetBase(t, { accessTokenTtl: 1 }, { ONEUP_TIMEOUT_MS: '1000' })
   const [a, b] = await Promise.all([startReplica(t, env), startReplica(t, env)])
   if (a === undefined || b === undefined) throw new Error('replicas did not start')
   const key = await createAppVia(a.url)
   t.equal((await connectVia(a.url, b.url, key, 'acme', 'alice')).status, 200)
-  const body = { tenant_id: 'acme', user_id: 'alice', min_ttl: 1800 }
+  const body = { tenant_id: 'acme', user_id: 'alice' }
+  await new Promise((resolve) => setTimeout(resolve, 1100))
+  await sandbox.control('/settings', 'PUT', { access_token_ttl: 3600 })
 
   // A's refresh reaches OneUp and stalls there, unprocessed; then A dies holding the lock.
   await sandbox.control('/faults', 'POST', { mode: 'stall', ms: 60_000, count: 1 })

@@ -59,7 +59,7 @@ t.test("a missing state is Hydra's invalid_state with a hint, and no state comes
   t.equal(location.searchParams.has('state'), false)
 })
 
-t.test("an over-long state is invalid_request (the sandbox's own bound), and is not sent back", async (t) => {
+t.test('an over-long state is invalid_request (a bound of the sandbox), and is not sent back', async (t) => {
   const sandbox = await startSandbox(t)
   const res = await fetch(sandbox.url(`/oauth2/auth?${authorizeQuery({ state: 's'.repeat(1025) })}`), { redirect: 'manual' })
   const location = new URL(res.headers.get('location') ?? '')
