@@ -10,8 +10,11 @@ RUN npm run build && npm prune --omit=dev
 
 # Run stage: no compiler, no dev dependencies, not root.
 FROM node:20-bookworm-slim
-ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 DEV_SECRETS_FILE=/home/node/.broker-dev.json
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 DEV_SECRETS_FILE=/home/node/dev/.broker-dev.json
 WORKDIR /app
+# Where development mode keeps its generated secrets: a directory the broker's user owns, so
+# that a volume mounted there (docker-compose.yml) starts with that owner.
+RUN mkdir -p /home/node/dev && chown node:node /home/node/dev
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
