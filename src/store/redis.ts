@@ -47,9 +47,18 @@ export function createRedisClient(redis: Config['redis'], options: RedisClientOp
 export function clusterNodeOptions(url: string): Pick<RedisOptions, 'username' | 'password' | 'tls'> {
   const parsed = new URL(url)
   return {
-    ...(parsed.username === '' ? {} : { username: decodeURIComponent(parsed.username) }),
-    ...(parsed.password === '' ? {} : { password: decodeURIComponent(parsed.password) }),
+    ...(parsed.username === '' ? {} : { username: decoded(parsed.username) }),
+    ...(parsed.password === '' ? {} : { password: decoded(parsed.password) }),
     ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
+  }
+}
+
+/** A URL's user or password as written, percent-decoded when it decodes (a stray `%` is kept). */
+function decoded(part: string): string {
+  try {
+    return decodeURIComponent(part)
+  } catch {
+    return part
   }
 }
 

@@ -29,6 +29,7 @@ t.test('with REDIS_CLUSTER_NODES, every node gets REDIS_URL\'s user, password an
   t.equal(plain.password, 'only-a-password')
   t.equal(plain.username, undefined)
   t.equal(plain.tls, undefined, 'redis:// is not TLS')
+  t.equal(nodeOptions(t, { REDIS_URL: 'redis://:100%zz@ignored:6379' }).password, '100%zz', 'a password with a stray % is kept as written')
   const none = nodeOptions(t, {})
   t.same([none.username, none.password, none.tls], [undefined, undefined, undefined], 'the default REDIS_URL: no auth, no TLS, as before')
 })
