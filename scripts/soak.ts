@@ -14,7 +14,7 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '120' },
     requests: { type: 'string', default: '500000' },
     concurrency: { type: 'string', default: '16' },
-    ttl: { type: 'string', default: '70' },
+    ttl: { type: 'string', default: '20' },
     grace: { type: 'string', default: '60' },
   },
 })
@@ -30,7 +30,7 @@ const report = await runSoak({
   durationMs: number('duration', 6, 3600) * 1000,
   maxRequests: number('requests', 1, 10_000_000),
   concurrency: number('concurrency', 1, 256),
-  accessTokenTtl: number('ttl', 61, 86_400),
+  accessTokenTtl: number('ttl', 2, 86_400),
   graceSeconds: number('grace', 0, 300),
   log: (line) => console.error(line),
 })

@@ -25,7 +25,7 @@ export interface SoakOptions {
   maxRequests: number
   /** Requests in flight at once. */
   concurrency: number
-  /** The sandbox's access-token lifetime (s): the broker refreshes under 60 s left, so 70 means a refresh every 10 s per busy connection. */
+  /** The sandbox's access-token lifetime (s): a token that short is refreshed once half its lifetime is left, so 20 means a refresh every 10 s per busy connection. */
   accessTokenTtl: number
   /** The sandbox's refresh-token grace period (s); 0 is strict reuse detection. */
   graceSeconds: number
@@ -61,7 +61,7 @@ export const SHORT_SOAK: Omit<SoakOptions, 'redis'> = {
   durationMs: 12_000,
   maxRequests: 20_000,
   concurrency: 6,
-  accessTokenTtl: 64,
+  accessTokenTtl: 8,
   graceSeconds: 60,
 }
 

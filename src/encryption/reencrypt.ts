@@ -220,7 +220,7 @@ export class Reencryption {
           cursor = { tenantId, score, userId }
         }
         if (cursor !== undefined) {
-          await jobs.update({
+          const saved = await jobs.update(job.id ?? '', {
             done: String(counters.done),
             moved: String(counters.moved),
             failed: String(counters.failed),
@@ -228,6 +228,7 @@ export class Reencryption {
             cursor_score: String(cursor.score),
             cursor_user: cursor.userId,
           })
+          if (!saved) return this.replaced(job)
         }
         if (!(await lease.renew())) {
           log.warn({ job: job.id }, 're-encryption lease lost; another replica goes on')
@@ -244,7 +245,7 @@ export class Reencryption {
       counters.failed += failed
     }
     const total = Number(job.total ?? 0)
-    await jobs.update({
+    const finished = await jobs.update(job.id ?? '', {
       state: 'done',
       done: String(Math.max(total, counters.done)),
       total: String(Math.max(total, counters.done)),
@@ -252,7 +253,13 @@ export class Reencryption {
       failed: String(counters.failed),
       finished_at: String(this.now()),
     })
+    if (!finished) return this.replaced(job)
     log.info({ job: job.id, moved: counters.moved, failed: counters.failed }, 're-encryption job done')
+  }
+
+  /** Another job took this one's place (it had lost its lease): its progress is not the new job's. */
+  private replaced(job: JobFields): void {
+    this.deps.log.warn({ job: job.id }, 're-encryption job replaced by another while it ran; this run stops')
   }
 
   /** Re-seals one record with the target key, compare-and-set on its version (retried if a refresh won). */

@@ -11,20 +11,31 @@ export const MAX_ONEUP_BODY_BYTES = 64 * 1024
  * And it makes a successful token answer's odd-but-harmless fields acceptable to
  * openid-client ({@link lenientTokenAnswer}).
  */
+/** An answer from OneUp cut short for its size; `status` says whether OneUp did the grant (2xx). */
+export class OversizedAnswer extends RangeError {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message)
+    this.name = 'OversizedAnswer'
+  }
+}
+
 export function boundedFetch(inner: typeof fetch, maxBytes = MAX_ONEUP_BODY_BYTES): typeof fetch {
   return async (input, init) => {
     const response = await inner(input, init)
     const declared = Number(response.headers.get('content-length') ?? 0)
     if (declared > maxBytes) {
       await response.body?.cancel()
-      throw new RangeError(`OneUp answer of ${declared} bytes is over the ${maxBytes}-byte limit`)
+      throw new OversizedAnswer(response.status, `OneUp answer of ${declared} bytes is over the ${maxBytes}-byte limit`)
     }
     const chunks: Uint8Array[] = []
     let total = 0
     if (response.body !== null) {
       for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
         total += chunk.byteLength
-        if (total > maxBytes) throw new RangeError(`OneUp answer is over the ${maxBytes}-byte limit`)
+        if (total > maxBytes) throw new OversizedAnswer(response.status, `OneUp answer is over the ${maxBytes}-byte limit`)
         chunks.push(chunk)
       }
     }

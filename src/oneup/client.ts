@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client'
 import type { Config } from '../config/config.js'
-import { boundedFetch } from './bounded-fetch.js'
+import { boundedFetch, OversizedAnswer } from './bounded-fetch.js'
 import { OneUpError } from './errors.js'
 
 /** A token answer from OneUp, validated. */
@@ -195,6 +195,9 @@ function refusedAnswer(error: oidc.ClientError): OneUpError | undefined {
 /** Turns whatever openid-client or fetch threw into a {@link OneUpError} that names no secret. */
 function classify(error: unknown): OneUpError {
   if (error instanceof OneUpError) return error
+  // Cut short for its size: a 2xx is still OneUp having done the grant (not to be retried).
+  const oversized = error instanceof OversizedAnswer ? error : (error as { cause?: unknown } | undefined)?.cause
+  if (oversized instanceof OversizedAnswer && oversized.status >= 200 && oversized.status < 300) return unusable('its body is over the size limit')
   // openid-client names the Response as the cause of an answer it could not read as OAuth.
   const response = error instanceof oidc.ClientError && error.cause instanceof Response ? error.cause : undefined
   if (response !== undefined && response.status >= 400 && response.status < 500) {

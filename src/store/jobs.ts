@@ -40,7 +40,11 @@ export class JobStore {
     return hash.state === undefined ? undefined : hash
   }
 
-  async update(fields: JobFields): Promise<void> {
-    await this.redis.hset(this.key, fields)
+  /**
+   * Saves progress of job `id`, unless the job was replaced meanwhile (a job to another key,
+   * started while this one's runner had lost its lease): false then, and nothing is written.
+   */
+  async update(id: string, fields: JobFields): Promise<boolean> {
+    return (await this.redis.obJobUpdate(this.key, id, ...Object.entries(fields).flat())) === 1
   }
 }

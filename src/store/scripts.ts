@@ -407,6 +407,17 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 return started`,
   },
   /**
+   * Saves a job's progress only if it is still that job. KEYS: job hash. ARGV:
+   * job id, then field/value pairs. Returns 1 when written, 0 when the job was replaced.
+   */
+  obJobUpdate: {
+    numberOfKeys: 1,
+    lua: `
+if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+return 1`,
+  },
+  /**
    * Removes a `key:` field unless it is the hash's last one (a webhook keeps at
    * least one signing secret). KEYS: hash. ARGV: id. Returns 1 removed, 0 last
    * one, -1 no such field.
@@ -470,6 +481,7 @@ declare module 'ioredis' {
     obConnDelete(...keysThenArgs: string[]): Result<string[], Context>
     obConnPage(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<string[], Context>
     obJobStart(job: string, lock: string, targetField: string, ...fieldsAndValues: Array<string | number>): Result<number, Context>
+    obJobUpdate(job: string, id: string, ...fieldsAndValues: string[]): Result<number, Context>
     obRevokeUnlessLast(hash: string, id: string): Result<number, Context>
     obFieldSwap(hash: string, field: string, expected: string, next: string): Result<number, Context>
     obLockRenew(lock: string, owner: string, ms: number): Result<number, Context>

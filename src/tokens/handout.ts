@@ -96,7 +96,8 @@ export class TokenService {
     const appRate = this.deps.authenticator.settle(app, read.appUsed, window)
     const { connection } = read
     const connectionRate = rateState(CONNECTION_RATE_LIMIT, read.connectionUsed, window)
-    const rate = tightest([appRate, connectionRate])
+    // With no connection the call was not counted in a connection's window: the app's is the one to report.
+    const rate = connection === undefined ? appRate : tightest([appRate, connectionRate])
     try {
       enforce(appRate, now, 'app')
       enforce(connectionRate, now, 'connection')
@@ -133,17 +134,18 @@ export class TokenService {
 /**
  * Whether a token set with less than `needMs` left must be refreshed before it is handed out.
  * The contract's rule: when less than `needMs` is left. But when OneUp grants tokens that
- * live less than `needMs` (a `min_ttl` above OneUp's lifetime, or a lifetime under the
- * 60 s floor), no refresh can meet the need either, and since OneUp revokes the previous
- * access token at each refresh, refreshing at every hand-out would revoke the token handed
- * out a moment before. Then the token is refreshed only once less than half its lifetime
- * is left (or it has expired): every caller gets at least half of what OneUp grants.
+ * live not much longer than `needMs`, or less (a `min_ttl` near or above OneUp's lifetime, or
+ * a lifetime near the 60 s floor), a fresh token already misses the need, and since OneUp
+ * revokes the previous access token at each refresh, refreshing at every hand-out would
+ * revoke the token handed out a moment before. So a token is refreshed once less than
+ * `needMs` or half its lifetime is left, whichever is less (or once it has expired): the
+ * contract's rule whenever OneUp's lifetime is at least twice the need (60 s against 3600),
+ * and every caller gets at least half of what OneUp grants.
  */
 function refreshDue(tokens: TokenSet, refreshedAt: number, needMs: number, now: number): boolean {
   const remaining = tokens.accessExpiresAt - now
   const lifetime = tokens.accessExpiresAt - refreshedAt
-  if (lifetime >= needMs) return remaining < needMs
-  return remaining <= 0 || remaining < lifetime / 2
+  return remaining <= 0 || remaining < Math.min(needMs, lifetime / 2)
 }
 
 const isOneUpUnavailable = (error: unknown): boolean => error instanceof BrokerError && error.kind === 'OneUpUnavailable'

@@ -157,16 +157,17 @@ export class RefreshCoordinator {
         throw reauthRequired()
       }
       const ms = this.now() - started
+      const cooldownMs = this.cooldownAfter(failure)
       if (failure.unusableAnswer) {
         await this.afterUnusableAnswer(tenantId, userId, connection, tokens, failure, ms, deadline, log)
       } else {
-        await store.coolDown(tenantId, userId, connection.version, this.deps.policy.cooldownMs)
+        await store.coolDown(tenantId, userId, connection.version, cooldownMs)
         log.warn({ tenant_id: tenantId, user_id: userId, outcome: 'failed', ms, oneup: failure.message }, 'refresh failed; the stored refresh token is kept')
       }
       const failed: BrokerEventMap['refresh'][0] = { tenantId, userId, outcome: 'failed', ms }
       if (failure.oauthError !== undefined) failed.oneupError = failure.oauthError
       events.emit('refresh', failed)
-      throw unavailable(this.deps.policy.cooldownMs)
+      throw unavailable(cooldownMs)
     }
 
     const now = this.now()
@@ -201,9 +202,11 @@ export class RefreshCoordinator {
 
   /**
    * OneUp answered the refresh 2xx but the broker cannot use the answer: OneUp rotated, so
-   * the stored refresh token is spent. A refresh token found in the answer is the live one:
-   * it is stored (with the access token marked expired: OneUp revoked it at the rotation),
-   * so the next refresh presents it. Either way callers get 503 for the cooldown.
+   * the stored refresh token is spent and the access token revoked. The record is written
+   * again with the access token marked expired, so that it is never served again (nor by
+   * the hand-out's fallback, which serves only the record it read), and with the refresh
+   * token found in the answer, the live one, when there is one, so the next refresh
+   * presents it. Either way callers get 503 for the cooldown.
    */
   private async afterUnusableAnswer(
     tenantId: string,
@@ -217,13 +220,10 @@ export class RefreshCoordinator {
   ): Promise<void> {
     const { opener, store, policy } = this.deps
     const rotated = failure.rotatedRefreshToken
-    let version: number | undefined = connection.version
-    if (rotated !== undefined) {
-      const now = this.now()
-      const next: TokenSet = { ...tokens, refreshToken: rotated, accessExpiresAt: now }
-      const fields = { ...connection, sealed: await opener.seal(tenantId, userId, next), kid: opener.primaryKid, accessExpiresAt: now }
-      version = await this.writeRotated(tenantId, userId, connection.version, fields, now, deadline, log)
-    }
+    const now = this.now()
+    const next: TokenSet = { ...tokens, refreshToken: rotated ?? tokens.refreshToken, accessExpiresAt: now }
+    const fields = { ...connection, sealed: await opener.seal(tenantId, userId, next), kid: opener.primaryKid, accessExpiresAt: now }
+    const version = await this.writeRotated(tenantId, userId, connection.version, fields, now, deadline, log)
     if (version !== undefined) await store.coolDown(tenantId, userId, version, policy.cooldownMs)
     log.warn(
       { tenant_id: tenantId, user_id: userId, outcome: 'failed', ms, oneup: failure.message },
@@ -252,6 +252,17 @@ export class RefreshCoordinator {
         await sleep(wait)
       }
     }
+  }
+
+  /**
+   * How long no replica asks OneUp again for this connection after a failed refresh (and
+   * the `Retry-After` callers get): the cooldown, or what OneUp asked for with a 429, up
+   * to a minute (beyond that, a caller still waits; the connection is just looked at again).
+   */
+  private cooldownAfter(failure: OneUpError): number {
+    const { cooldownMs } = this.deps.policy
+    if (failure.httpStatus !== 429 || failure.retryAfterMs === undefined) return cooldownMs
+    return Math.min(MAX_RATE_LIMITED_COOLDOWN_MS, Math.max(cooldownMs, failure.retryAfterMs))
   }
 
   /**
@@ -321,6 +332,8 @@ export class RefreshCoordinator {
 }
 
 /** Pause between attempts to store a rotated token set while Redis is unreachable (ms). */
+/** The longest OneUp's `Retry-After` to a refresh holds the connection's refreshes back. */
+const MAX_RATE_LIMITED_COOLDOWN_MS = 60_000
 const WRITE_RETRY_MS = 250
 /** A cap on those attempts, besides the deadline. */
 const MAX_WRITE_ATTEMPTS = 40

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { RETURN_ORIGIN, startHarness, walkToCallback } from '../helpers/harness.js'
-import { dumpPrefix } from '../helpers/redis.js'
+import { redisKeys } from '../../src/store/keys.js'
+import { dumpPrefix, testRedis } from '../helpers/redis.js'
 
 /** Values a hostile or broken OneUp answer carries: none may reach Redis, a log line or an answer. */
 const PLANTED = {
@@ -10,7 +11,8 @@ const PLANTED = {
   words: `planted_words_${randomBytes(8).toString('hex')}`,
 }
 
-const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
+const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } })
 
 /** Token-endpoint answers that must be refused, each a fresh Response per call. */
 const BAD_ANSWERS: Array<[string, () => Response]> = [
@@ -97,6 +99,7 @@ t.test('a broken or hostile token answer to a refresh without a usable refresh t
 
   const answers: string[] = []
   let tampered = 0
+  let held = before
   for (const [what, bad] of BAD_ANSWERS.filter(([what]) => !CARRY_A_ROTATED_REFRESH_TOKEN.has(what))) {
     clock.ms += 60_000
     answer.bad = bad
@@ -109,7 +112,15 @@ t.test('a broken or hostile token answer to a refresh without a usable refresh t
     // The cooldown is 1 ms of real time (Redis keeps it): let it lapse before the next one.
     await new Promise((resolve) => setTimeout(resolve, 5))
     const served = await token()
-    t.equal(served.json().access_token, before, `${what}: the stored token set is unchanged`)
+    if (bad().status === 200) {
+      // A 200 means OneUp did refresh, revoking the access token: the broker refreshes again
+      // (here OneUp did not in fact rotate, so the kept refresh token works).
+      t.equal(served.statusCode, 200, `${what}: the next hand-out refreshes with the refresh token kept`)
+      t.not(served.json().access_token, held, `${what}: not the access token a 200 revoked`)
+    } else {
+      t.equal(served.json().access_token, held, `${what}: the stored token set is unchanged`)
+    }
+    held = served.json().access_token
   }
 
   clock.ms += 60_000
@@ -239,6 +250,48 @@ t.test('a 200 refresh answer the broker cannot use is not retried with the spent
   for (const value of seen) t.notOk(logs.includes(value), 'no token OneUp sent is in the logs')
 })
 
+t.test('after a 200 refresh answer the broker cannot use, the access token OneUp revoked with it is never served again', async (t) => {
+  const { fetch, next } = rewritingFetch()
+  const clock = { ms: Date.now() }
+  const h = await startHarness(t, { app: { fetch, now: () => clock.ms } })
+  const { key } = await h.createApp()
+  t.equal((await h.connect(key, 'acme', 'alice')).callback.statusCode, 200)
+  const token = (body: Record<string, unknown> = {}) => h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice', ...body })
+  const first = (await token()).json()
+  clock.ms += 40 * 60_000 // 20 minutes left: min_ttl 1800 makes a refresh due, not yet a plain hand-out
+  next.rewrite = () => new Response('<html>oops</html>', { status: 200, headers: { 'content-type': 'text/html' } })
+  const answered = await token({ min_ttl: 1800 })
+  t.equal((await h.sandbox.counters()).refresh_grants, 1, 'OneUp did refresh, revoking the access token')
+  t.equal((await globalThis.fetch(`${h.sandbox.base}/v1/me`, { headers: { authorization: `Bearer ${first.access_token}` } })).status, 401)
+  t.equal(answered.statusCode, 503, 'not the revoked token, though it had 20 minutes left')
+  const plain = await token()
+  t.not(plain.json().access_token, first.access_token, `nor to a plain hand-out afterwards (${plain.statusCode})`)
+})
+
+t.test("OneUp's Retry-After to a refresh holds the connection's refreshes back, and is passed on, up to a minute", async (t) => {
+  const oneup = { limited: false, asked: 0 }
+  const limited: typeof fetch = async (input, init) => {
+    const url = input instanceof Request ? input.url : String(input)
+    if (!oneup.limited || !url.endsWith('/oauth2/token')) return globalThis.fetch(input, init)
+    oneup.asked += 1
+    return json({ error: { status: 429, code: '4', message: 'Rate limited.' } }, 429, { 'retry-after': '120' })
+  }
+  const clock = { ms: Date.now() }
+  const h = await startHarness(t, { app: { fetch: limited, now: () => clock.ms } })
+  const { key } = await h.createApp()
+  t.equal((await h.connect(key, 'acme', 'alice')).callback.statusCode, 200)
+  clock.ms += 3_600_000 // expired: a refresh is due
+  oneup.limited = true
+  const first = await h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice' })
+  t.equal(first.statusCode, 503)
+  t.equal(first.headers['retry-after'], '60', "OneUp's 120 s, capped at a minute (not the 5 s cooldown)")
+  t.equal(oneup.asked, 1, 'asked once: 120 s did not fit the budget')
+  const redis = await testRedis()
+  t.teardown(() => redis.disconnect())
+  const left = await redis.pttl(redisKeys(h.prefix).refreshCooldown('acme', 'alice'))
+  t.ok(left > 55_000, `no replica asks OneUp again for a minute (${left} ms left)`)
+})
+
 t.test('a 429 or another 4xx without an OAuth error to a refresh: OneUp answered, so no retry at once; a short Retry-After is honoured', async (t) => {
   // OneUp's token endpoint behind a rate limiter that refuses (in the seed's format) until
   // the moment its Retry-After names, or behind whatever `bad` answers.
@@ -275,12 +328,17 @@ t.test('a 429 or another 4xx without an OAuth error to a refresh: OneUp answered
   t.equal(oneup.served, 1, 'refused once: the next try came when OneUp said')
   t.equal((await h.sandbox.counters()).refresh_grants, 1, 'and OneUp did the refresh')
 
+  // A 429's Retry-After lengthens the cooldown (kept in Redis, in real time): lifted between the cases.
+  const redis = await testRedis()
+  t.teardown(() => redis.disconnect())
+  const liftCooldown = () => redis.del(redisKeys(h.prefix).refreshCooldown('acme', 'alice'))
   for (const [what, bad] of [
     ['a 429 asking for a minute', () => seedRateLimited('60')],
     ['a 429 that does not say when', () => new Response('slow down', { status: 429 })],
     ['a 403 page from something in front of OneUp', () => new Response('<html>Forbidden</html>', { status: 403, headers: { 'content-type': 'text/html' } })],
   ] as const) {
     await new Promise((resolve) => setTimeout(resolve, 5)) // the 1 ms cooldown
+    await liftCooldown()
     const before = oneup.served
     oneup.bad = bad
     clock.ms += 60_000
@@ -292,6 +350,7 @@ t.test('a 429 or another 4xx without an OAuth error to a refresh: OneUp answered
   }
   // A 5xx page may come from a gateway that lost OneUp's answer: transient, retried as before.
   await new Promise((resolve) => setTimeout(resolve, 5))
+  await liftCooldown()
   const before = oneup.served
   oneup.bad = () => new Response('<html>Bad gateway</html>', { status: 502, headers: { 'content-type': 'text/html' } })
   clock.ms += 60_000

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { BrokerEvents } from '../../src/events.js'
-import { ADMIN_KEY, oneupUserOf, startHarness, type Harness } from '../helpers/harness.js'
+import { ADMIN_KEY, expireAccessToken, oneupUserOf, startHarness, type Harness } from '../helpers/harness.js'
 
 /**
  * A refresh of a connection is still in flight at OneUp when the app deletes the
@@ -23,12 +23,12 @@ function lifecycle(events: BrokerEvents): string[] {
   return seen
 }
 
-/** A broker where every hand-out refreshes (OneUp's TTL at the 60 s floor), with alice connected. */
+/** A broker with alice connected, her access token expired: her next hand-out refreshes. */
 async function connected(t: Test, events = new BrokerEvents()) {
   const h = await startHarness(t, { app: { events } })
   const app = await h.createApp()
-  await h.sandbox.control('/settings', 'PUT', { access_token_ttl: 60 })
   t.equal((await h.connect(app.key, 'acme', 'alice', { username: 'alice' })).callback.statusCode, 200)
+  await expireAccessToken(h.app, 'acme', 'alice')
   return { h, app }
 }
 
@@ -90,8 +90,8 @@ t.test('force_refresh on the new connection gets a new token, not the old refres
   const clock = { ms: Date.now() }
   const h = await startHarness(t, { app: { now: () => clock.ms } })
   const { key } = await h.createApp()
-  await h.sandbox.control('/settings', 'PUT', { access_token_ttl: 60 })
   t.equal((await h.connect(key, 'acme', 'alice', { username: 'alice' })).callback.statusCode, 200)
+  await expireAccessToken(h.app, 'acme', 'alice')
   const before = (await h.sandbox.counters()).token_requests
   await h.sandbox.control('/faults', 'POST', { mode: 'hang', ms: 1500, count: 1 })
   clock.ms += 1000
@@ -124,6 +124,7 @@ t.test('the cooldown after the old connection\'s failed refresh does not hold ba
   await h.sandbox.control('/faults', 'POST', { mode: 'status', status: 503, count: 2 })
   t.equal((await inFlight).statusCode, 503, 'the old refresh failed')
   await h.sandbox.control('/faults', 'DELETE')
+  await expireAccessToken(h.app, 'acme', 'alice')
   const fresh = await h.asApp(app.key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice' })
   t.equal(fresh.statusCode, 200, 'the new connection is refreshed and served at once')
 })

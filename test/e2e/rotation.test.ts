@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { CLIENT_ID, CLIENT_SECRET, startHarness, type Harness } from '../helpers/harness.js'
+import { CLIENT_ID, CLIENT_SECRET, expireAccessToken, startHarness, type Harness } from '../helpers/harness.js'
 import { admin, newKey, replicaOf, underLoad, type Replica } from '../helpers/ops.js'
 
 const USERS = [
@@ -9,14 +9,17 @@ const USERS = [
   { tenantId: 'globex', userId: 'carol' },
 ]
 
-/** Connects the load's users with access tokens that always need a refresh (OneUp's TTL at the 60 s floor). */
+/** Connects the load's users with access tokens of 1 s: under load each is refreshed about twice a second. */
 async function connectUsers(h: Harness, key: string): Promise<void> {
-  await h.sandbox.control('/settings', 'PUT', { access_token_ttl: 60 })
+  await h.sandbox.control('/settings', 'PUT', { access_token_ttl: 1 })
   for (const user of USERS) {
     const connected = await h.connect(key, user.tenantId, user.userId, { username: user.userId })
     if (connected.callback.statusCode !== 200) throw new Error(`connect ${user.userId}: ${connected.callback.statusCode}`)
   }
 }
+
+/** A step that lets the load run on: its users' one-second tokens are refreshed meanwhile. */
+const refreshesFor = (ms: number) => () => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 const get = async (app: FastifyInstance, url: string) => (await app.inject({ method: 'GET', url, headers: admin })).json()
 const post = async (app: FastifyInstance, url: string, payload?: object) =>
@@ -34,7 +37,6 @@ t.test('the OneUp client secret rotates under load: no request fails, and ops se
   let c: Replica | undefined
   let targets: FastifyInstance[] = [a]
   let usesWhileOneUpHadOld = 0
-
   const load = await underLoad(
     () => targets.map((app) => ({ app, key })),
     USERS,
@@ -43,6 +45,7 @@ t.test('the OneUp client secret rotates under load: no request fails, and ops se
         b = await replicaOf(t, h, { TOKEN_ENCRYPTION_KEYS: KEYS, ONEUP_CLIENT_SECRET: NEW, ONEUP_CLIENT_SECRET_PREVIOUS: OLD })
         targets = [a, b]
       }],
+      ['   (refreshes go on, with both secrets)', refreshesFor(1500)],
       ['   (the old replica leaves)', async () => {
         if (b !== undefined) targets = [b]
       }],
@@ -56,6 +59,7 @@ t.test('the OneUp client secret rotates under load: no request fails, and ops se
         const res = await h.sandbox.control(`/clients/${CLIENT_ID}/secrets`, 'PUT', { secrets: [NEW] })
         t.equal(res.status, 204)
       }],
+      ['   (refreshes go on, now with the new secret)', refreshesFor(1500)],
       ['4. check-client: OneUp takes the new one; the old is no longer needed', async () => {
         const check = (await post(b as FastifyInstance, '/v1/admin/oneup/check-client')).json()
         t.match(check.results, [{ secret: 'current', accepted: true }, { secret: 'previous', accepted: false }])
@@ -73,7 +77,7 @@ t.test('the OneUp client secret rotates under load: no request fails, and ops se
   t.equal((await get(b as FastifyInstance, '/v1/admin/oneup')).previous_secret.uses, after.previous_secret.uses, 'shared by every replica')
   const counters = await h.sandbox.counters()
   t.equal(counters.reuse_detections, 0)
-  t.ok(counters.refresh_grants > 50, 'refreshes ran all along')
+  t.ok(counters.refresh_grants > 10, `refreshes ran all along (${counters.refresh_grants})`)
   t.notOk([...h.logs, ...(b?.logs ?? []), ...(c?.logs ?? [])].join('\n').includes(NEW), 'no secret in any log')
   t.match(b?.logs.join('\n'), /accepted ONEUP_CLIENT_SECRET_PREVIOUS/, 'the replica said which secret worked')
 })
@@ -199,9 +203,8 @@ t.test('a re-seal never undoes a refresh in flight: OneUp\'s rotated token set i
   const K2 = newKey('k2')
   const h = await startHarness(t, { env: { TOKEN_ENCRYPTION_KEYS: K1 } })
   const { key } = await h.createApp()
-  // Every hand-out refreshes (OneUp's TTL at the 60 s floor).
-  await h.sandbox.control('/settings', 'PUT', { access_token_ttl: 60 })
   t.equal((await h.connect(key, 'acme', 'alice')).callback.statusCode, 200)
+  await expireAccessToken(h.app, 'acme', 'alice')
   const token = (app: FastifyInstance) =>
     app.inject({ method: 'POST', url: '/v1/token', headers: { authorization: `Bearer ${key}` }, payload: { tenant_id: 'acme', user_id: 'alice' } })
   const next = await replicaOf(t, h, { TOKEN_ENCRYPTION_KEYS: `${K2},${K1}` })
@@ -218,6 +221,7 @@ t.test('a re-seal never undoes a refresh in flight: OneUp\'s rotated token set i
   const rotated = refreshed.json().access_token
   t.equal((await fetch(`${h.sandbox.base}/v1/me`, { headers: { authorization: `Bearer ${rotated}` } })).status, 200, 'the caller got the rotated access token')
   t.notMatch(h.logs.join('\n'), /superseded/, 'the refresh result was stored, not dropped')
+  await expireAccessToken(next, 'acme', 'alice')
   const again = await token(next)
   t.equal(again.statusCode, 200, 'the stored refresh token is the rotated one: the next refresh works')
   t.equal((await h.sandbox.counters()).reuse_detections, 0, 'no spent refresh token was ever presented')

@@ -45,10 +45,12 @@ t.test('min_ttl asks for more time left; 60 seconds is the floor', async (t) => 
   t.equal((await h.sandbox.counters()).refresh_grants, 1)
 })
 
-t.test('OneUp tokens living less than min_ttl (or the 60 s floor): refreshed once half their lifetime has passed, not at every hand-out', async (t) => {
+t.test('OneUp tokens living less than twice min_ttl (or the 60 s floor): refreshed once half their lifetime has passed, not at every hand-out', async (t) => {
   for (const [what, ttl, minTtl] of [
     ['min_ttl 900 over a 600 s token', 600, 900],
     ['a 45 s token under the 60 s floor', 45, 0],
+    ['min_ttl 1800 on an 1800 s token', 1800, 1800],
+    ['a 61 s token, just over the 60 s floor', 61, 0],
   ] as const) {
     const { h, clock, token } = await connected(t, { sandbox: { accessTokenTtl: ttl } })
     const grants = async () => (await h.sandbox.counters()).refresh_grants
@@ -314,6 +316,8 @@ t.test('hand-outs for users with no connection leave no counter behind', async (
   for (let i = 0; i < 20; i += 1) t.equal((await h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: `nobody${i}` })).statusCode, 404)
   const counters = (await dumpPrefix(h.prefix)).filter(({ key }) => key.includes('{t:acme}:rl:'))
   t.same(counters, [], 'no per-user counter for a user who is not connected')
+  const last = await h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'nobody' })
+  t.match(last.headers, { 'x-ratelimit-limit': '1000000', 'x-ratelimit-used': '21', 'x-ratelimit-remaining': '999979' }, "the headers tell the app's own count, the one these calls were counted in")
 })
 
 t.test('bad input gets the seed\'s error shape with a stable code, and changes nothing', async (t) => {

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto'
 import { setTimeout } from 'node:timers/promises'
 import t from 'tap'
-import { startHarness, type HarnessOptions } from '../helpers/harness.js'
+import { expireAccessToken, startHarness, type HarnessOptions } from '../helpers/harness.js'
 import { admin, startReceiver, type Received } from '../helpers/ops.js'
 import { redisKeys } from '../../src/store/keys.js'
 import { dumpPrefix, testRedis } from '../helpers/redis.js'
@@ -27,8 +27,6 @@ t.test('a lifecycle webhook is signed, retried with backoff while the receiver f
   const hook = created.json()
   t.match(hook, { id: /^wh_[0-9a-f]{12}$/, app_id: id, url: receiver.url, events: ['connection.created', 'connection.reauth_required', 'connection.deleted'], secret_id: /^whs_/, secret: /^whsec_/ })
 
-  // Access tokens of 60 s, the broker's floor: every hand-out refreshes.
-  await h.sandbox.control('/settings', 'PUT', { access_token_ttl: 60 })
   await h.connect(key, 'acme', 'alice')
   await receiver.waitFor(3)
   const [first, second, third] = receiver.received
@@ -45,6 +43,7 @@ t.test('a lifecycle webhook is signed, retried with backoff while the receiver f
 
   // The other two lifecycle events.
   await h.sandbox.control('/revoke', 'POST', { username: 'alice' })
+  await expireAccessToken(h.app, 'acme', 'alice')
   t.equal((await h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice' })).statusCode, 409)
   await receiver.waitFor(4)
   t.equal(JSON.parse(receiver.received[3]?.body ?? '{}').type, 'connection.reauth_required')

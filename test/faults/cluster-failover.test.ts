@@ -6,8 +6,8 @@ import { startReplica } from '../helpers/replica.js'
 
 t.test('Redis Cluster: a master killed while tokens are handed out and refreshed costs a few 503s at most, then everything goes on with no lost connection and no refresh token used twice', { skip: REDIS_CLUSTER_NODES === undefined ? false : 'runs once, in the standalone run: it brings its own cluster' }, async (t) => {
   const cluster = await startOwnCluster(t, 1000)
-  // Tokens of 62 s: each needs a refresh 2 s after it is issued, so refreshes run all through the failover.
-  const { sandbox, prefix, env } = await startFleetBase(t, { accessTokenTtl: 62 }, { REDIS_CLUSTER_NODES: cluster.nodes })
+  // Tokens of 4 s: each needs a refresh 2 s after it is issued (half its lifetime), so refreshes run all through the failover.
+  const { sandbox, prefix, env } = await startFleetBase(t, { accessTokenTtl: 4 }, { REDIS_CLUSTER_NODES: cluster.nodes })
   const [a, b] = await Promise.all([startReplica(t, env), startReplica(t, env)])
   if (a === undefined || b === undefined) throw new Error('replicas did not start')
   const replicas = [a.url, b.url]

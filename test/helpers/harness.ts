@@ -176,3 +176,19 @@ export async function walkToCallback(
 
 
 export { throughOneUp, type ConnectOptions }
+
+/**
+ * Marks a connection's stored access token expired, as if its time had run out: its next
+ * hand-out must refresh (a token refreshed a moment ago is not refreshed again, whatever
+ * OneUp's lifetime, so tests that need a refresh say so).
+ */
+export async function expireAccessToken(app: FastifyInstance, tenantId: string, userId: string): Promise<void> {
+  const { connections, opener } = app.broker
+  const record = await connections.read(tenantId, userId)
+  if (record === undefined) throw new Error(`no connection ${tenantId}/${userId}`)
+  const tokens = await opener.open(tenantId, userId, record.sealed)
+  const { version: _version, createdAt: _createdAt, ...fields } = record
+  const sealed = await opener.seal(tenantId, userId, { ...tokens, accessExpiresAt: 1 })
+  const written = await connections.write(tenantId, userId, record.version, { ...fields, sealed, kid: opener.primaryKid, accessExpiresAt: 1 }, record.refreshedAt)
+  if (written === undefined) throw new Error(`the connection ${tenantId}/${userId} changed meanwhile`)
+}
