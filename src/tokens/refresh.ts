@@ -256,8 +256,8 @@ export class RefreshCoordinator {
 
   /**
    * How long no replica asks OneUp again for this connection after a failed refresh (and
-   * the `Retry-After` callers get): the cooldown, or what OneUp asked for with a 429, up
-   * to a minute (beyond that, a caller still waits; the connection is just looked at again).
+   * the `Retry-After` callers get): the cooldown, or what OneUp asked for with a 429,
+   * capped at a minute so that an outlandish `Retry-After` cannot hold a user back for long.
    */
   private cooldownAfter(failure: OneUpError): number {
     const { cooldownMs } = this.deps.policy
