@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
-import { RETURN_ORIGIN, startHarness, walkToCallback } from '../helpers/harness.js'
+import { aliceConnected, RETURN_ORIGIN, startHarness, walkToCallback } from '../helpers/harness.js'
 import { redisKeys } from '../../src/store/keys.js'
 import { dumpPrefix, testRedis } from '../helpers/redis.js'
 
@@ -90,11 +90,7 @@ t.test('a broken or hostile token answer to the code exchange stores nothing and
 
 t.test('a broken or hostile token answer to a refresh without a usable refresh token keeps the stored one and names no secret', async (t) => {
   const { fetch, answer } = tamperingFetch()
-  const clock = { ms: Date.now() }
-  const h = await startHarness(t, { app: { fetch, now: () => clock.ms, refreshPolicy: { cooldownMs: 1, maxAttempts: 1 } } })
-  const { key } = await h.createApp()
-  t.equal((await h.connect(key, 'acme', 'alice')).callback.statusCode, 200)
-  const token = (body: Record<string, unknown> = {}) => h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice', ...body })
+  const { h, clock, token } = await aliceConnected(t, { app: { fetch, refreshPolicy: { cooldownMs: 1, maxAttempts: 1 } } })
   const before = (await token()).json().access_token as string
 
   const answers: string[] = []
@@ -133,17 +129,14 @@ t.test('a broken or hostile token answer to a refresh without a usable refresh t
 
 t.test('an OAuth error that also carries WWW-Authenticate is read all the same: invalid_grant is a 409, not an outage', async (t) => {
   const { fetch, answer } = tamperingFetch()
-  const clock = { ms: Date.now() }
-  const h = await startHarness(t, { app: { fetch, now: () => clock.ms } })
-  const { key } = await h.createApp()
-  t.equal((await h.connect(key, 'acme', 'alice')).callback.statusCode, 200)
+  const { h, clock, token } = await aliceConnected(t, { app: { fetch } })
   clock.ms += 60_000
   answer.bad = () =>
     new Response(JSON.stringify({ error: 'invalid_grant', error_description: 'The refresh token was revoked.' }), {
       status: 400,
       headers: { 'content-type': 'application/json', 'www-authenticate': 'Bearer error="invalid_grant"' },
     })
-  const refused = await h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice', force_refresh: true })
+  const refused = await token({ force_refresh: true })
   t.equal(refused.statusCode, 409)
   t.equal(refused.json().error.code, '7')
   t.equal(answer.served, 1, 'asked once: a refusal is not retried')
@@ -182,11 +175,7 @@ function rewritingFetch(): { fetch: typeof fetch; next: { rewrite: ((body: Recor
 
 t.test('a 200 refresh answer with odd fields the broker can do without is used, not refused: the rotated refresh token is not lost', async (t) => {
   const { fetch, next } = rewritingFetch()
-  const clock = { ms: Date.now() }
-  const h = await startHarness(t, { app: { fetch, now: () => clock.ms } })
-  const { key } = await h.createApp()
-  t.equal((await h.connect(key, 'acme', 'alice')).callback.statusCode, 200)
-  const token = (body: Record<string, unknown> = {}) => h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice', ...body })
+  const { h, clock, token } = await aliceConnected(t, { app: { fetch } })
   const grants = async () => (await h.sandbox.counters()).refresh_grants
 
   const odd: Array<[string, (body: Record<string, unknown>) => Record<string, unknown>]> = [
@@ -214,11 +203,7 @@ t.test('a 200 refresh answer with odd fields the broker can do without is used, 
 
 t.test('a 200 refresh answer the broker cannot use is not retried with the spent refresh token; a rotated refresh token in it is kept', async (t) => {
   const { fetch, next, seen } = rewritingFetch()
-  const clock = { ms: Date.now() }
-  const h = await startHarness(t, { app: { fetch, now: () => clock.ms, refreshPolicy: { cooldownMs: 1 } } })
-  const { key } = await h.createApp()
-  t.equal((await h.connect(key, 'acme', 'alice')).callback.statusCode, 200)
-  const token = (body: Record<string, unknown> = {}) => h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice', ...body })
+  const { h, clock, token } = await aliceConnected(t, { app: { fetch, refreshPolicy: { cooldownMs: 1 } } })
   const counters = () => h.sandbox.counters()
 
   // OneUp rotated, but its answer has no access token: the broker keeps the new refresh token.
@@ -252,11 +237,7 @@ t.test('a 200 refresh answer the broker cannot use is not retried with the spent
 
 t.test('after a 200 refresh answer the broker cannot use, the access token OneUp revoked with it is never served again', async (t) => {
   const { fetch, next } = rewritingFetch()
-  const clock = { ms: Date.now() }
-  const h = await startHarness(t, { app: { fetch, now: () => clock.ms } })
-  const { key } = await h.createApp()
-  t.equal((await h.connect(key, 'acme', 'alice')).callback.statusCode, 200)
-  const token = (body: Record<string, unknown> = {}) => h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice', ...body })
+  const { h, clock, token } = await aliceConnected(t, { app: { fetch } })
   const first = (await token()).json()
   clock.ms += 40 * 60_000 // 20 minutes left: min_ttl 1800 makes a refresh due, not yet a plain hand-out
   next.rewrite = () => new Response('<html>oops</html>', { status: 200, headers: { 'content-type': 'text/html' } })
@@ -276,13 +257,10 @@ t.test("OneUp's Retry-After to a refresh holds the connection's refreshes back, 
     oneup.asked += 1
     return json({ error: { status: 429, code: '4', message: 'Rate limited.' } }, 429, { 'retry-after': '120' })
   }
-  const clock = { ms: Date.now() }
-  const h = await startHarness(t, { app: { fetch: limited, now: () => clock.ms } })
-  const { key } = await h.createApp()
-  t.equal((await h.connect(key, 'acme', 'alice')).callback.statusCode, 200)
+  const { h, clock, token } = await aliceConnected(t, { app: { fetch: limited } })
   clock.ms += 3_600_000 // expired: a refresh is due
   oneup.limited = true
-  const first = await h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice' })
+  const first = await token()
   t.equal(first.statusCode, 503)
   t.equal(first.headers['retry-after'], '60', "OneUp's 120 s, capped at a minute (not the 5 s cooldown)")
   t.equal(oneup.asked, 1, 'asked once: 120 s did not fit the budget')
@@ -315,11 +293,8 @@ t.test('a 429 or another 4xx without an OAuth error to a refresh: OneUp answered
   }
   const seedRateLimited = (retryAfter: string) =>
     new Response(JSON.stringify({ error: { status: 429, code: '4', message: 'Rate limited.' } }), { status: 429, headers: { 'content-type': 'application/json', 'retry-after': retryAfter } })
-  const clock = { ms: Date.now() }
-  const h = await startHarness(t, { app: { fetch: limited, now: () => clock.ms, refreshPolicy: { cooldownMs: 1 } } })
-  const { key } = await h.createApp()
-  t.equal((await h.connect(key, 'acme', 'alice')).callback.statusCode, 200)
-  const token = () => h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice', force_refresh: true })
+  const { h, clock, token: handout } = await aliceConnected(t, { app: { fetch: limited, refreshPolicy: { cooldownMs: 1 } } })
+  const token = () => handout({ force_refresh: true })
 
   clock.ms += 60_000
   oneup.limitedFor = 1

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { redisKeys } from '../../src/store/keys.js'
 import { Lease } from '../../src/store/locks.js'
 import { startHarness, type Harness } from '../helpers/harness.js'
-import { admin, newKey, replicaOf } from '../helpers/ops.js'
+import { admin, newKey, reencryptionDone, replicaOf } from '../helpers/ops.js'
 
 const get = async (app: FastifyInstance, url: string) => (await app.inject({ method: 'GET', url, headers: admin })).json()
 const reencrypt = (app: FastifyInstance) => app.inject({ method: 'POST', url: '/v1/admin/encryption/reencrypt', headers: admin })
@@ -15,15 +15,6 @@ async function seedRecords(h: Harness, app: FastifyInstance, count: number): Pro
     const tokens = { accessToken: `at-${i}`, refreshToken: `rt-${i}`, accessExpiresAt: Date.now() + 3_600_000, scope: 'offline_access' }
     const sealed = await opener.seal('idle', `user-${i}`, tokens)
     await connections.write('idle', `user-${i}`, 'any', { status: 'active', sealed, kid: opener.primaryKid, scope: 'offline_access', appId: 'app_x', refreshedAt: Date.now(), accessExpiresAt: tokens.accessExpiresAt }, Date.now())
-  }
-}
-
-async function jobDone(app: FastifyInstance) {
-  for (let i = 0; ; i += 1) {
-    const status = await get(app, '/v1/admin/encryption')
-    if (status.job?.state === 'done') return status
-    if (i > 500) throw new Error(`the job did not finish: ${JSON.stringify(status)}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
 
@@ -49,7 +40,7 @@ t.test('a running job to a key nobody seals with any more is replaced by one to 
   t.equal(again.statusCode, 202)
   t.match(again.json().job, { state: 'running', target_kid: 'k2' }, 'a new job to the primary key, not the stale one')
   t.not(again.json().job.id, started.json().job.id)
-  const done = await jobDone(h.app)
+  const done = await reencryptionDone(h.app)
   t.same(done.records, { k2: 300 }, 'every record back on k2')
   t.equal(done.job.id, again.json().job.id)
   const [replacing] = await auditActions(h.app)

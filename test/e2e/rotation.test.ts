@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { CLIENT_ID, CLIENT_SECRET, expireAccessToken, startHarness, type Harness } from '../helpers/harness.js'
-import { admin, newKey, replicaOf, underLoad, type Replica } from '../helpers/ops.js'
+import { admin, newKey, reencryptionDone, replicaOf, underLoad, type Replica } from '../helpers/ops.js'
 
 const USERS = [
   { tenantId: 'acme', userId: 'alice' },
@@ -188,16 +188,6 @@ t.test('the re-encryption job resumes on another replica after the one running i
   t.match(y.logs.join('\n'), /"resumed":true/, 'resumed from the saved cursor, not started over')
 })
 
-/** Waits until the re-encryption job seen through `app` is done; returns the status. */
-async function jobDone(app: FastifyInstance) {
-  for (let i = 0; ; i += 1) {
-    const status = await get(app, '/v1/admin/encryption')
-    if (status.job?.state === 'done') return status
-    if (i > 500) throw new Error(`the job did not finish: ${JSON.stringify(status)}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
-
 t.test('a re-seal never undoes a refresh in flight: OneUp\'s rotated token set is kept', async (t) => {
   const K1 = newKey('k1')
   const K2 = newKey('k2')
@@ -214,7 +204,7 @@ t.test('a re-seal never undoes a refresh in flight: OneUp\'s rotated token set i
   const inFlight = token(h.app)
   while ((await h.sandbox.counters()).refresh_grants === 0) await new Promise((resolve) => setTimeout(resolve, 10))
   t.equal((await post(next, '/v1/admin/encryption/reencrypt')).statusCode, 202)
-  t.match(await jobDone(next), { records: { k2: 1 }, job: { moved: 1, failed: 0 } }, 're-sealed while the refresh waited on OneUp')
+  t.match(await reencryptionDone(next), { records: { k2: 1 }, job: { moved: 1, failed: 0 } }, 're-sealed while the refresh waited on OneUp')
 
   const refreshed = await inFlight
   t.equal(refreshed.statusCode, 200)
@@ -243,7 +233,7 @@ t.test('a record that no configured key opens is counted as failed and named; th
     await connections.write('acme', userId, 'any', { status: 'active', sealed, kid, scope: 's', appId: 'app_x', refreshedAt: 1, accessExpiresAt: 1 }, 1)
   }
   t.equal((await post(h.app, '/v1/admin/encryption/reencrypt')).statusCode, 202)
-  t.match(await jobDone(h.app), { records: { k0: 1, k2: 1 }, job: { done: 2, total: 2, moved: 1, failed: 1 } })
+  t.match(await reencryptionDone(h.app), { records: { k0: 1, k2: 1 }, job: { done: 2, total: 2, moved: 1, failed: 1 } })
   t.match(h.logs.join('\n'), /"user_id":"lost","kid":"k0".*left as it is/, 'the record that stays is named')
 })
 

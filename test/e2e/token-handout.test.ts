@@ -1,22 +1,11 @@
 import t, { type Test } from 'tap'
-import { startHarness, type Harness, type HarnessOptions } from '../helpers/harness.js'
+import { aliceConnected, startHarness, type Harness } from '../helpers/harness.js'
 import { dumpPrefix } from '../helpers/redis.js'
-
-/** A broker whose clock the test moves, with alice of acme connected. */
-async function connected(t: Test, options: HarnessOptions = {}) {
-  const clock = { ms: Date.now() }
-  const h = await startHarness(t, { ...options, app: { now: () => clock.ms, ...options.app } })
-  const { key } = await h.createApp()
-  const { callback } = await h.connect(key, 'acme', 'alice')
-  t.equal(callback.statusCode, 200, 'connected')
-  const token = (body: Record<string, unknown> = {}) => h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice', ...body })
-  return { h, key, clock, token }
-}
 
 const me = (h: Harness, accessToken: string) => fetch(`${h.sandbox.base}/v1/me`, { headers: { authorization: `Bearer ${accessToken}` } })
 
 t.test('a token with less than 60 seconds left is refreshed first, and the rotated refresh token is kept', async (t) => {
-  const { h, clock, token } = await connected(t)
+  const { h, clock, token } = await aliceConnected(t)
   const first = (await token()).json()
   clock.ms += (3600 - 59) * 1000
   const second = await token()
@@ -34,7 +23,7 @@ t.test('a token with less than 60 seconds left is refreshed first, and the rotat
 })
 
 t.test('min_ttl asks for more time left; 60 seconds is the floor', async (t) => {
-  const { h, clock, token } = await connected(t)
+  const { h, clock, token } = await aliceConnected(t)
   const first = (await token()).json()
   clock.ms += 2000 * 1000 // 1600 s left
   t.equal((await token({ min_ttl: 600 })).json().access_token, first.access_token, '1600 s left is enough for 600')
@@ -52,7 +41,7 @@ t.test('OneUp tokens living less than twice min_ttl (or the 60 s floor): refresh
     ['min_ttl 1800 on an 1800 s token', 1800, 1800],
     ['a 61 s token, just over the 60 s floor', 61, 0],
   ] as const) {
-    const { h, clock, token } = await connected(t, { sandbox: { accessTokenTtl: ttl } })
+    const { h, clock, token } = await aliceConnected(t, { sandbox: { accessTokenTtl: ttl } })
     const grants = async () => (await h.sandbox.counters()).refresh_grants
     const first = (await token({ min_ttl: minTtl })).json()
     t.equal(first.expires_in, ttl, `${what}: the connect's token is served whole`)
@@ -77,7 +66,7 @@ t.test('OneUp tokens living less than twice min_ttl (or the 60 s floor): refresh
 })
 
 t.test('force_refresh replaces a token OneUp says is not active', async (t) => {
-  const { h, clock, token } = await connected(t)
+  const { h, clock, token } = await aliceConnected(t)
   const first = (await token()).json()
   clock.ms += 60_000
   await h.sandbox.control('/expire', 'POST', { username: 'alice' })
@@ -99,7 +88,7 @@ t.test('force_refresh replaces a token OneUp says is not active', async (t) => {
 })
 
 t.test('concurrent callers in one process share one refresh', async (t) => {
-  const { h, clock, token } = await connected(t, { sandbox: { tokenLatencyMs: 50 } })
+  const { h, clock, token } = await aliceConnected(t, { sandbox: { tokenLatencyMs: 50 } })
   clock.ms += 60_000
   const answers = await Promise.all(Array.from({ length: 25 }, () => token({ force_refresh: true })))
   t.same(new Set(answers.map((a) => a.statusCode)), new Set([200]))
@@ -110,7 +99,7 @@ t.test('concurrent callers in one process share one refresh', async (t) => {
 })
 
 t.test('invalid_grant: the connection needs its user again, answers 409 at once and OneUp is not asked again', async (t) => {
-  const { h, key, clock, token } = await connected(t)
+  const { h, key, clock, token } = await aliceConnected(t)
   clock.ms += 60_000
   await h.sandbox.control('/revoke', 'POST', { username: 'alice' })
   const refused = await token({ force_refresh: true })
@@ -128,7 +117,7 @@ t.test('invalid_grant: the connection needs its user again, answers 409 at once 
 })
 
 t.test('OneUp down: 503 with Retry-After, the refresh token is kept, a cooldown spares OneUp, and it works once OneUp is back', async (t) => {
-  const { h, clock, token } = await connected(t, { app: { refreshPolicy: { cooldownMs: 300 } } })
+  const { h, clock, token } = await aliceConnected(t, { app: { refreshPolicy: { cooldownMs: 300 } } })
   clock.ms += 60_000
   await h.sandbox.control('/faults', 'POST', { mode: 'status', status: 503, count: 100 })
   const down = await token({ force_refresh: true })
@@ -155,7 +144,7 @@ t.test('OneUp down: 503 with Retry-After, the refresh token is kept, a cooldown 
 })
 
 t.test('OneUp down: a token still valid but due for a refresh is served with what it has left; an expired one, or force_refresh, gets 503', async (t) => {
-  const { h, clock, token } = await connected(t, { app: { refreshPolicy: { cooldownMs: 1, maxAttempts: 1 } } })
+  const { h, clock, token } = await aliceConnected(t, { app: { refreshPolicy: { cooldownMs: 1, maxAttempts: 1 } } })
   const first = (await token()).json()
   await h.sandbox.control('/faults', 'POST', { mode: 'status', status: 503, count: 100 })
 
@@ -184,7 +173,7 @@ t.test('OneUp down: a token still valid but due for a refresh is served with wha
 })
 
 t.test('Hydra\'s "concurrent requests" answer is retried as transient', async (t) => {
-  const { h, clock, token } = await connected(t)
+  const { h, clock, token } = await aliceConnected(t)
   clock.ms += 60_000
   await h.sandbox.control('/faults', 'POST', { mode: 'status', status: 400, error: 'invalid_request', count: 1 })
   const res = await token({ force_refresh: true })

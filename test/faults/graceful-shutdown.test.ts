@@ -1,22 +1,28 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { connectVia, createAppVia, startFleetBase, tokenVia } from '../helpers/fleet.js'
 import { startReplica } from '../helpers/replica.js'
 
-/** Waits out the sandbox's 1-second access tokens: an expired token is always refreshed, never served. */
-const expired = () => new Promise((resolve) => setTimeout(resolve, 1100))
-
-t.test('SIGTERM mid-refresh: the replica stops taking requests, finishes the refresh and its write, answers its caller, and exits 0', async (t) => {
-  // A token of 1 s, expired by the time it is asked for: it must be refreshed. OneUp will take 3 s to answer, so SIGTERM lands mid-refresh.
-  const { sandbox, env } = await startFleetBase(t, { accessTokenTtl: 1 }, { ONEUP_TIMEOUT_MS: '8000', LOG_LEVEL: 'info' })
+/**
+ * A replica with alice connected, her refresh started and waiting at OneUp, which answers
+ * after `latencyMs` with an hour-long token. Her 1-second token is waited out first: an
+ * expired token is always refreshed, never served.
+ */
+async function refreshWaitingAtOneUp(t: Test, oneupTimeoutMs: number, settings: { token_latency_ms: number; refresh_grace_seconds?: number }) {
+  const { sandbox, env } = await startFleetBase(t, { accessTokenTtl: 1 }, { ONEUP_TIMEOUT_MS: String(oneupTimeoutMs), LOG_LEVEL: 'info' })
   const replica = await startReplica(t, env)
   const key = await createAppVia(replica.url)
   t.equal((await connectVia(replica.url, replica.url, key, 'acme', 'alice')).status, 200)
-  await expired()
-  await sandbox.control('/settings', 'PUT', { token_latency_ms: 3000, access_token_ttl: 3600 })
-
+  await new Promise((resolve) => setTimeout(resolve, 1100))
+  await sandbox.control('/settings', 'PUT', { access_token_ttl: 3600, ...settings })
   const before = (await sandbox.counters()).token_requests
   const inflight = tokenVia(replica.url, key, { tenant_id: 'acme', user_id: 'alice' })
   while ((await sandbox.counters()).token_requests === before) await new Promise((r) => setTimeout(r, 20))
+  return { sandbox, env, replica, key, inflight }
+}
+
+t.test('SIGTERM mid-refresh: the replica stops taking requests, finishes the refresh and its write, answers its caller, and exits 0', async (t) => {
+  // OneUp takes 3 s to answer, so SIGTERM lands mid-refresh.
+  const { sandbox, env, replica, key, inflight } = await refreshWaitingAtOneUp(t, 8000, { token_latency_ms: 3000 })
   replica.process.kill('SIGTERM')
 
   // New requests are turned away (refused, or 503 on a kept-alive connection) while the refresh runs.
@@ -46,19 +52,11 @@ t.test('SIGTERM mid-refresh: the replica stops taking requests, finishes the ref
 // The grace delay was a fixed 10 s while a refresh may run for ONEUP_TIMEOUT_MS + 5 s: past it the
 // process exited 1 with OneUp's rotated token set unwritten, and the stored refresh token was spent.
 t.test('SIGTERM during a refresh that OneUp answers after 13 s, within ONEUP_TIMEOUT_MS: the answer is written, nothing is lost', async (t) => {
-  const { sandbox, env } = await startFleetBase(t, { accessTokenTtl: 1 }, { ONEUP_TIMEOUT_MS: '20000', LOG_LEVEL: 'info' })
-  const replica = await startReplica(t, env)
-  const key = await createAppVia(replica.url)
-  t.equal((await connectVia(replica.url, replica.url, key, 'acme', 'alice')).status, 200)
-  await expired()
-  await sandbox.control('/settings', 'PUT', { token_latency_ms: 13_000, access_token_ttl: 3600, refresh_grace_seconds: 0 })
-
-  const before = (await sandbox.counters()).token_requests
-  const inflight = tokenVia(replica.url, key, { tenant_id: 'acme', user_id: 'alice' }).then((r) => r.status, () => 'reset')
-  while ((await sandbox.counters()).token_requests === before) await new Promise((r) => setTimeout(r, 20))
+  const { sandbox, env, replica, key, inflight } = await refreshWaitingAtOneUp(t, 20_000, { token_latency_ms: 13_000, refresh_grace_seconds: 0 })
+  const status = inflight.then((r) => r.status, () => 'reset')
   replica.process.kill('SIGTERM')
 
-  t.equal(await inflight, 200, 'the in-flight caller got its token')
+  t.equal(await status, 200, 'the in-flight caller got its token')
   t.equal(await replica.exited, 0, 'exited 0, within the grace delay')
   t.ok(replica.output.some((line) => line.includes('"grace_ms":30000')), 'the delay follows ONEUP_TIMEOUT_MS')
 

@@ -192,3 +192,14 @@ export async function expireAccessToken(app: FastifyInstance, tenantId: string, 
   const written = await connections.write(tenantId, userId, record.version, { ...fields, sealed, kid: opener.primaryKid, accessExpiresAt: 1 }, record.refreshedAt)
   if (written === undefined) throw new Error(`the connection ${tenantId}/${userId} changed meanwhile`)
 }
+
+/** A broker whose clock the test moves, with alice of acme connected; `token` asks for hers. */
+export async function aliceConnected(t: Test, options: HarnessOptions = {}) {
+  const clock = { ms: Date.now() }
+  const h = await startHarness(t, { ...options, app: { now: () => clock.ms, ...options.app } })
+  const { key } = await h.createApp()
+  const { callback } = await h.connect(key, 'acme', 'alice')
+  t.equal(callback.statusCode, 200, 'connected')
+  const token = (body: Record<string, unknown> = {}) => h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice', ...body })
+  return { h, key, clock, token }
+}

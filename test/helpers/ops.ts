@@ -27,6 +27,16 @@ export async function replicaOf(t: Test, h: Harness, env: Record<string, string>
   return Object.assign(app, { logs })
 }
 
+/** Waits until the re-encryption job seen through `app` is done; returns `GET /v1/admin/encryption`. */
+export async function reencryptionDone(app: FastifyInstance) {
+  for (let i = 0; ; i += 1) {
+    const status = (await app.inject({ method: 'GET', url: '/v1/admin/encryption', headers: admin })).json()
+    if (status.job?.state === 'done') return status
+    if (i > 500) throw new Error(`the job did not finish: ${JSON.stringify(status)}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
 /** An in-process replica and every log line it wrote. */
 export type Replica = FastifyInstance & { logs: string[] }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Cluster, Redis } from 'ioredis'
 import { scanKeys } from '../../src/store/scan.js'
+import { defineScripts } from '../../src/store/scripts.js'
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
@@ -29,6 +30,21 @@ export async function testRedis(): Promise<Redis | Cluster> {
         )
   await redis.connect()
   return redis
+}
+
+/**
+ * The tests' Redis with the broker's scripts defined, and a key prefix of this test's
+ * own: its keys are deleted and the client closed when the test ends.
+ */
+export async function scriptedRedis(t: { teardown(fn: () => unknown): void }): Promise<{ redis: Redis | Cluster; prefix: string }> {
+  const redis = await testRedis()
+  defineScripts(redis)
+  const prefix = testPrefix()
+  t.teardown(async () => {
+    await deletePrefix(prefix)
+    redis.disconnect()
+  })
+  return { redis, prefix }
 }
 
 /** A key prefix of this test's own, so tests share a Redis without touching each other. */

@@ -1,16 +1,9 @@
 import t from 'tap'
 import { JobStore } from '../../src/store/jobs.js'
-import { defineScripts } from '../../src/store/scripts.js'
-import { deletePrefix, testPrefix, testRedis } from '../helpers/redis.js'
+import { scriptedRedis } from '../helpers/redis.js'
 
 t.test("a runner whose job was replaced (it had lost its lease) cannot write its progress into the new job", async (t) => {
-  const redis = await testRedis()
-  defineScripts(redis)
-  const prefix = testPrefix()
-  t.teardown(async () => {
-    await deletePrefix(prefix)
-    redis.disconnect()
-  })
+  const { redis, prefix } = await scriptedRedis(t)
   const jobs = new JobStore(redis, `${prefix}{reenc}:job`, `${prefix}{reenc}:lock`)
   const fresh = { total: '100', done: '0', moved: '0', failed: '0' }
   t.equal(await jobs.start({ id: 'job_A', target_kid: 'k1', ...fresh, started_at: '1' }), 'started')

@@ -3,25 +3,21 @@ import t, { type Test } from 'tap'
 import { pino } from 'pino'
 import type { AuditLog } from '../../src/audit/log.js'
 import { redisKeys } from '../../src/store/keys.js'
-import { defineScripts } from '../../src/store/scripts.js'
 import { WebhookStore, type Delivery } from '../../src/store/webhooks.js'
 import { WebhookDispatcher, defaultDeliveryPolicy, type DeliveryPolicy } from '../../src/webhooks/delivery.js'
 import type { WebhookService } from '../../src/webhooks/service.js'
 import { startReceiver } from '../helpers/ops.js'
-import { deletePrefix, testPrefix, testRedis } from '../helpers/redis.js'
+import { scriptedRedis } from '../helpers/redis.js'
 
 /** A dispatcher on real Redis and real receivers; signing and auditing stubbed (tested elsewhere). */
 async function rig(t: Test) {
-  const redis = await testRedis()
-  defineScripts(redis)
-  const prefix = testPrefix()
+  const { redis, prefix } = await scriptedRedis(t)
   const keys = redisKeys(prefix)
   const store = new WebhookStore(redis, keys)
   const dispatchers: WebhookDispatcher[] = []
+  // Registered after scriptedRedis's: tap runs teardowns last first, so the dispatchers stop before Redis closes.
   t.teardown(async () => {
     for (const dispatcher of dispatchers) await dispatcher.stop()
-    await deletePrefix(prefix)
-    redis.disconnect()
   })
   const service = { secretsOf: async () => [`whsec_${Buffer.alloc(32, 1).toString('base64')}`] } as unknown as WebhookService
   const audit = { record: async () => undefined } as unknown as AuditLog

@@ -1,10 +1,9 @@
 import t from 'tap'
 import { redisKeys } from '../../src/store/keys.js'
-import { defineScripts } from '../../src/store/scripts.js'
 import { WebhookStore } from '../../src/store/webhooks.js'
 import { backoff, defaultDeliveryPolicy } from '../../src/webhooks/delivery.js'
 import { newSigningSecret, sign, signedHeaders, verify } from '../../src/webhooks/signing.js'
-import { deletePrefix, testPrefix, testRedis } from '../helpers/redis.js'
+import { scriptedRedis } from '../helpers/redis.js'
 
 t.test('a delivery verifies with either active secret, and not once changed, replayed late or signed otherwise', async (t) => {
   const [a, b] = [newSigningSecret(), newSigningSecret()]
@@ -32,13 +31,7 @@ t.test('retries back off exponentially from one second to an hour, with jitter o
 })
 
 t.test('take() hands out at most the slots asked for, counting the deliveries it took over from a dead consumer', async (t) => {
-  const redis = await testRedis()
-  defineScripts(redis)
-  const prefix = testPrefix()
-  t.teardown(async () => {
-    await deletePrefix(prefix)
-    redis.disconnect()
-  })
+  const { redis, prefix } = await scriptedRedis(t)
   const store = new WebhookStore(redis, redisKeys(prefix))
   const delivery = (i: number) => ({ webhookId: 'wh_1', eventId: `evt_${i}`, type: 'connection.created', body: '{}', attempt: 1 })
   await store.enqueue(Array.from({ length: 30 }, (_, i) => delivery(i)))
