@@ -8,6 +8,7 @@ import type { Log } from '../log.js'
 import type { OneUpClient } from '../oneup/client.js'
 import type { AppStore } from '../store/apps.js'
 import { OneUpError } from '../oneup/errors.js'
+import { oneUpErrorId } from '../oneup/error-id.js'
 import type { ConnectionStore } from '../store/connections.js'
 import type { FlowStore } from '../store/flows.js'
 import { isRedisUnavailable } from '../store/redis.js'
@@ -175,7 +176,7 @@ export class ConnectService {
 
     if (params.error !== undefined) {
       const description = [params.error_description, params.error_hint].filter((part) => part !== undefined && part !== '').join(' ')
-      return finished('error', oauthErrorId(params.error), description === '' ? undefined : description)
+      return finished('error', oneUpErrorId(params.error), description === '' ? undefined : description)
     }
     const { code } = params
     if (code === undefined || code === '') return finished('error', 'invalid_callback', 'OneUp sent neither a code nor an error.')
@@ -210,7 +211,7 @@ export class ConnectService {
       tokens = await this.deps.oneup.exchangeCode({ code, state, verifier: flow.verifier })
     } catch (error) {
       if (error instanceof OneUpError && error.kind === 'oauth') {
-        const id = oauthErrorId(error.oauthError ?? 'oneup_error')
+        const id = oneUpErrorId(error.oauthError ?? 'oneup_error')
         return finished('error', id, error.description, id)
       }
       if (error instanceof OneUpError) return finished('error', 'oneup_unavailable', 'OneUp could not be reached. Please try again.', 'unavailable')
@@ -254,8 +255,3 @@ export class ConnectService {
 type FinishFlow = (status: 'connected' | 'error', error?: string, description?: string, oneupError?: string) => CallbackOutcome
 
 const flowBinding = (stateHash: string) => `flow:${stateHash}`
-
-/** OneUp's error ids are short snake_case words; anything else is not repeated to the app. */
-function oauthErrorId(error: string): string {
-  return /^[a-z0-9_]{1,64}$/.test(error) ? error : 'oneup_error'
-}

@@ -1,3 +1,5 @@
+import { oneUpErrorId } from '../oneup/error-id.js'
+
 /**
  * Plain words for what can end a connect flow, for the people it happens to:
  * the broker's own pages and the demo app say the same thing. Keys are the
@@ -20,7 +22,7 @@ const WORDS: Record<string, string> = {
 
 /** What to tell a person about a flow that ended with `error`. Never repeats more than a snake_case id. */
 export function flowErrorWords(error: string): string {
-  return WORDS[error] ?? `OneUp refused the connection (${/^[a-z0-9_]{1,64}$/.test(error) ? error : 'oneup_error'}).`
+  return WORDS[error] ?? `OneUp refused the connection (${oneUpErrorId(error)}).`
 }
 
 /** OneUp's own words are only worth adding when ours do not already say it all. */

@@ -2,6 +2,7 @@ import * as oidc from 'openid-client'
 import type { Config } from '../config/config.js'
 import { boundedFetch, OversizedAnswer } from './bounded-fetch.js'
 import { OneUpError } from './errors.js'
+import { oneUpErrorId } from './error-id.js'
 
 /** A token answer from OneUp, validated. */
 export interface OneUpTokens {
@@ -213,8 +214,8 @@ function classify(error: unknown): OneUpError {
     const description = [cause.error_description, cause.error_hint].filter((part) => typeof part === 'string').join(' ')
     // 5xx OAuth errors (server_error, temporarily_unavailable) are OneUp being unwell, not a verdict.
     const kind = error.status >= 500 ? 'unavailable' : 'oauth'
-    return new OneUpError(kind, `OneUp answered ${error.status} ${safeId(error.error)}`, {
-      oauthError: safeId(error.error),
+    return new OneUpError(kind, `OneUp answered ${error.status} ${oneUpErrorId(error.error)}`, {
+      oauthError: oneUpErrorId(error.error),
       description: description === '' ? undefined : description.slice(0, 500),
       httpStatus: error.status,
       retryAfterMs: retryAfterMs(error.response),
@@ -234,9 +235,4 @@ function retryAfterMs(response: Response | undefined): number | undefined {
   if (value === undefined || value === '') return undefined
   const ms = /^\d+$/.test(value) ? Number(value) * 1000 : Date.parse(value) - Date.now()
   return Number.isFinite(ms) ? Math.max(0, ms) : undefined
-}
-
-/** OAuth error ids are `[a-z_]`; anything else from a hostile answer is not repeated. */
-function safeId(id: unknown): string {
-  return typeof id === 'string' && /^[a-z0-9_.-]{1,64}$/i.test(id) ? id : 'unknown_error'
 }

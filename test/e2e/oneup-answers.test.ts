@@ -153,6 +153,22 @@ t.test('an error id from the code exchange that is not a plain OAuth word is not
   t.equal(callback.headers.location, `${RETURN_ORIGIN}/back?status=error&error=oneup_error`)
 })
 
+t.test('an error id from a refresh that is not a plain OAuth word is not repeated in the refresh event', async (t) => {
+  const { fetch, answer } = tamperingFetch()
+  const { h, clock, token } = await aliceConnected(t, { app: { fetch, refreshPolicy: { cooldownMs: 1, maxAttempts: 1 } } })
+  const reported: Array<string | undefined> = []
+  h.app.broker.events.on('refresh', ({ oneupError }) => void reported.push(oneupError))
+  clock.ms += 60_000
+  answer.bad = () => json({ error: 'Evil.ID-x' }, 400)
+  t.equal((await token({ force_refresh: true })).statusCode, 503)
+  answer.bad = () => json({ error: 'slow_down' }, 400)
+  clock.ms += 60_000
+  // The cooldown is 1 ms of real time (Redis keeps it): let it lapse.
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  t.equal((await token({ force_refresh: true })).statusCode, 503)
+  t.same(reported, ['oneup_error', 'slow_down'], 'a plain OAuth word is passed on, anything else is replaced')
+})
+
 /** A fetch that lets the sandbox answer, then hands the broker `rewrite(body)` of its next 200 token answer instead. */
 function rewritingFetch(): { fetch: typeof fetch; next: { rewrite: ((body: Record<string, unknown>) => Response) | undefined }; seen: string[] } {
   const next: { rewrite: ((body: Record<string, unknown>) => Response) | undefined } = { rewrite: undefined }

@@ -1,0 +1,9 @@
+/**
+ * OneUp's error ids (RFC 6749 §4.1.2.1 and §5.2: `invalid_grant`, `access_denied`…)
+ * are short snake_case words. Anything else in that place came from a broken or
+ * hostile answer: it is replaced, never repeated to an app, a browser, an event
+ * or a log. The one rule for every place that passes such an id on.
+ */
+export function oneUpErrorId(id: unknown): string {
+  return typeof id === 'string' && /^[a-z0-9_]{1,64}$/.test(id) ? id : 'oneup_error'
+}
