@@ -131,8 +131,11 @@ export class WebhookStore {
     })
   }
 
-  /** New deliveries for this consumer, then ones another consumer left pending longer than `staleMs` (it died). */
-  async take(consumer: string, count: number, staleMs: number): Promise<Array<{ entryId: string; delivery: Delivery }>> {
+  /**
+   * New deliveries for this consumer, then ones another consumer left pending longer
+   * than `staleMs` (it died). `now` (the dispatcher's clock) dates an entry set aside.
+   */
+  async take(consumer: string, count: number, staleMs: number, now: number): Promise<Array<{ entryId: string; delivery: Delivery }>> {
     const queue = this.keys.webhookQueue()
     let claimed: unknown
     let fresh: unknown
@@ -161,7 +164,7 @@ export class WebhookStore {
       if (delivery !== undefined) out.push({ entryId: entry[0], delivery })
       // Unreadable (written by hand, or by another version): set aside for ops, so that it
       // neither blocks the entries read with it nor comes back at every takeover.
-      else await this.setAside(entry[0], entry[1][1] ?? '')
+      else await this.setAside(entry[0], entry[1][1] ?? '', now)
     }
     return out
   }
@@ -197,8 +200,8 @@ export class WebhookStore {
   }
 
   /** An entry that is no delivery goes where given-up ones go, as it was (cut short). */
-  private async setAside(entryId: string, raw: string): Promise<void> {
-    await this.moveToDead(entryId, { reason: 'an unreadable queue entry', at: Date.now(), raw: raw.slice(0, 2048) }, UNREADABLE_KEPT)
+  private async setAside(entryId: string, raw: string, at: number): Promise<void> {
+    await this.moveToDead(entryId, { reason: 'an unreadable queue entry', at, raw: raw.slice(0, 2048) }, UNREADABLE_KEPT)
   }
 
   private async moveToDead(entryId: string, record: object, keep: number): Promise<void> {

@@ -186,7 +186,7 @@ export class WebhookDispatcher {
           await this.requeueAllDue()
         }
         const room = MAX_IN_FLIGHT - running.size
-        const batch = room > 0 ? await store.take(this.consumer, room, policy.staleMs) : []
+        const batch = room > 0 ? await store.take(this.consumer, room, policy.staleMs, this.now()) : []
         if (this.stopped) {
           // Taken while stop() began: put back, due at once, for another replica or the next start.
           await Promise.all(batch.map(({ entryId, delivery }) => store.retryAt(entryId, delivery, this.now())))

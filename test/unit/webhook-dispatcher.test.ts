@@ -31,8 +31,9 @@ async function rig(t: Test) {
       await store.create({ id, appId: 'app_x', url, events: ['connection.created'], tenants: ['*'], createdAt: Date.now() }, { secretId: 'whs_1', sealed: 'x', createdAt: 1 }, 100)
       return id
     },
-    dispatcher(policy: Partial<DeliveryPolicy> = {}): WebhookDispatcher {
+    dispatcher(policy: Partial<DeliveryPolicy> = {}, now?: () => number): WebhookDispatcher {
       const dispatcher = new WebhookDispatcher({
+        ...(now === undefined ? {} : { now }),
         store,
         service,
         audit,
@@ -99,12 +100,17 @@ t.test('an unreadable queue entry is set aside and does not strand the deliverie
   await r.redis.xadd(r.keys.webhookQueue(), '*', 'd', '{"webhookId":')
   await r.redis.xadd(r.keys.webhookQueue(), '*', 'x', 'no d field')
   await r.store.enqueue(Array.from({ length: 5 }, (_, i) => delivery(id, `evt_${i + 1}`)))
-  r.dispatcher({ staleMs: 500 }).start()
+  // The dispatcher's own clock (a day behind the machine's) dates what it sets aside.
+  const DAY = 86_400_000
+  const started = Date.now()
+  r.dispatcher({ staleMs: 500 }, () => Date.now() - DAY).start()
   t.ok(await until(() => receiver.received.length === 6, 5000), `every delivery arrived (${receiver.received.length} of 6)`)
   t.ok(await until(async () => (await r.store.depths()).queued === 0, 2000), 'the queue is empty')
   const dead = await r.redis.xrange(r.keys.webhookDead(), '-', '+')
   t.equal(dead.length, 2, 'both unreadable entries are kept for ops, with the given-up deliveries')
   t.match(dead[0]?.[1][1], /an unreadable queue entry/)
+  const at = Number(JSON.parse(dead[0]?.[1][1] ?? '{}').at)
+  t.ok(at >= started - DAY && at <= Date.now() - DAY, 'dated by the dispatcher clock')
 })
 
 t.test('a stop is not held up by an attempt that was about to start, and that delivery is kept', async (t) => {
