@@ -13,12 +13,15 @@ export interface ConnectionRef {
  * outcomes only, never a token, code, verifier or key.
  */
 export interface BrokerEventMap {
-  /** A user finished the connect flow (a first connection or a reconnection). */
-  'connection.created': [ConnectionRef]
+  /**
+   * A user finished the connect flow (a first connection or a reconnection).
+   * `keyId`: the app key that made the connect link (absent for links made before it was kept).
+   */
+  'connection.created': [ConnectionRef & { keyId?: string }]
   /** OneUp refused the refresh token (`invalid_grant`): the user must connect again. */
   'connection.reauth_required': [ConnectionRef]
-  /** A connection was deleted through the API; `actor` is `app:<id>` or `admin`. */
-  'connection.deleted': [ConnectionRef & { actor: string }]
+  /** A connection was deleted through the API; `actor` is `app:<id>` (with the key it called with) or `admin`. */
+  'connection.deleted': [ConnectionRef & { actor: string; keyId?: string }]
   /** One refresh attempt by this replica, with its outcome and duration. */
   refresh: [{ tenantId: string; userId: string; outcome: 'refreshed' | 'reauth_required' | 'failed' | 'superseded'; ms: number; oneupError?: string }]
   /** A caller waited on another replica's refresh (cross-replica lock), and for how long. */

@@ -266,5 +266,5 @@ export const opsAdminRoutes: FastifyPluginAsync<{ broker: Broker }> = async (fas
     async () => broker.webhookQueue.depths(),
   )
 
-  await app.register(connectionRoutes, { broker, base: '/v1/admin', scope: () => ['*'], actor: () => 'admin', withApp: true })
+  await app.register(connectionRoutes, { broker, base: '/v1/admin', scope: () => ['*'], actor: () => ({ name: 'admin' }), withApp: true })
 }

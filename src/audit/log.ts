@@ -54,14 +54,17 @@ export class AuditLog {
     const write = (actor: string, action: string, details: AuditDetails) => {
       this.record(actor, action, details).catch((error: unknown) => log.error({ err: error, action }, 'could not write an audit entry'))
     }
-    events.on('connection.created', ({ tenantId, userId, appId }) =>
-      write(`app:${appId}`, 'connection.created', { tenant_id: tenantId, user_id: userId, app_id: appId }),
+    // The app key involved (the one that made the connect link, or called the deletion): when a
+    // key has leaked, ops can tell what was done with it.
+    const withKey = (keyId: string | undefined) => (keyId === undefined ? {} : { key_id: keyId })
+    events.on('connection.created', ({ tenantId, userId, appId, keyId }) =>
+      write(`app:${appId}`, 'connection.created', { tenant_id: tenantId, user_id: userId, app_id: appId, ...withKey(keyId) }),
     )
     events.on('connection.reauth_required', ({ tenantId, userId, appId }) =>
       write('broker', 'connection.reauth_required', { tenant_id: tenantId, user_id: userId, app_id: appId }),
     )
-    events.on('connection.deleted', ({ tenantId, userId, appId, actor }) =>
-      write(actor, 'connection.deleted', { tenant_id: tenantId, user_id: userId, app_id: appId }),
+    events.on('connection.deleted', ({ tenantId, userId, appId, actor, keyId }) =>
+      write(actor, 'connection.deleted', { tenant_id: tenantId, user_id: userId, app_id: appId, ...withKey(keyId) }),
     )
   }
 }

@@ -17,8 +17,8 @@ export const MAX_SCAN = 1000
 /** Which tenants a caller may see: an app's list, or every tenant (`*` apps and ops). */
 export type TenantScope = readonly string[]
 
-/** Who asks: an app (its id) or ops. Goes into `connection.deleted` and the audit log. */
-export type Actor = `app:${string}` | 'admin'
+/** Who asks: an app (its id, and the key it called with) or ops. Goes into `connection.deleted` and the audit log. */
+export type Actor = { name: `app:${string}`; keyId: string } | { name: 'admin' }
 
 /** A connection as the API shows it: metadata only, never a token. */
 export interface ConnectionView {
@@ -140,7 +140,7 @@ export class ConnectionService {
     if (!allows(scope, tenantId)) throw fail('TenantForbidden')
     const deleted = await this.deps.store.delete(tenantId, userId)
     if (deleted === undefined) throw notFound()
-    this.deps.events.emit('connection.deleted', { tenantId, userId, appId: deleted.appId, actor })
+    this.deps.events.emit('connection.deleted', { tenantId, userId, appId: deleted.appId, actor: actor.name, ...('keyId' in actor ? { keyId: actor.keyId } : {}) })
     return viewOf(tenantId, userId, deleted, withApp)
   }
 

@@ -246,7 +246,12 @@ export class ConnectService {
       },
       now,
     )
-    this.deps.events.emit('connection.created', { tenantId: flow.tenantId, userId: flow.userId, appId: flow.appId })
+    this.deps.events.emit('connection.created', {
+      tenantId: flow.tenantId,
+      userId: flow.userId,
+      appId: flow.appId,
+      ...(session.keyId === undefined ? {} : { keyId: session.keyId }),
+    })
     return finished('connected')
   }
 }

@@ -141,7 +141,7 @@ t.test('bulk deletion deletes what it can, reports the rest in the seed shape, a
   const deleted: unknown[] = []
   events.on('connection.deleted', (ref) => void deleted.push(ref))
   const h = await startHarness(t, { app: { events } })
-  const { key, id } = await h.createApp({ tenants: ['acme'] })
+  const { key, id, key_id: keyId } = await h.createApp({ tenants: ['acme'] })
   await h.connect(key, 'acme', 'alice')
   await h.connect(key, 'acme', 'bob', { username: 'bob' })
 
@@ -162,8 +162,8 @@ t.test('bulk deletion deletes what it can, reports the rest in the seed shape, a
   })
   t.notMatch(res.body, /ory_(at|rt)_/, 'a deleted element is shown without its tokens')
   t.same(deleted, [
-    { tenantId: 'acme', userId: 'alice', appId: id, actor: `app:${id}` },
-    { tenantId: 'acme', userId: 'bob', appId: id, actor: `app:${id}` },
+    { tenantId: 'acme', userId: 'alice', appId: id, actor: `app:${id}`, keyId },
+    { tenantId: 'acme', userId: 'bob', appId: id, actor: `app:${id}`, keyId },
   ])
   const token = await h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice' })
   t.equal(token.statusCode, 404, 'the tokens are gone')

@@ -10,7 +10,7 @@ t.test('the domain reports flows, hand-outs, refreshes and lifecycle changes as 
   }
   const clock = { ms: Date.now() }
   const h = await startHarness(t, { app: { events, now: () => clock.ms } })
-  const { key, id } = await h.createApp()
+  const { key, id, key_id: keyId } = await h.createApp()
   await h.connect(key, 'acme', 'alice')
   const token = (body = {}) => h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice', ...body })
   await token()
@@ -34,7 +34,7 @@ t.test('the domain reports flows, hand-outs, refreshes and lifecycle changes as 
     'connection.reauth_required:',
     'handout:reauth_required',
   ])
-  t.same(seen[1]?.[1], { tenantId: 'acme', userId: 'alice', appId: id })
+  t.same(seen[1]?.[1], { tenantId: 'acme', userId: 'alice', appId: id, keyId })
   const text = JSON.stringify(seen)
   t.notMatch(text, /ory_(at|rt|ac)_/, 'no token or code in any event')
 })

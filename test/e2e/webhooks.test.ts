@@ -243,7 +243,8 @@ t.test('the audit log records admin actions and lifecycle events with ids only, 
   )
   t.match(entries[2], { app_id: id, key_id: keyId, request_id: String })
   t.match(entries[3], { app_id: id, key_id: second.key_id })
-  t.match(entries[0], { tenant_id: 'acme', user_id: 'alice', app_id: id })
+  t.match(entries[0], { tenant_id: 'acme', user_id: 'alice', app_id: id, key_id: second.key_id }, 'the key that deleted it')
+  t.match(entries[1], { tenant_id: 'acme', user_id: 'alice', app_id: id, key_id: second.key_id }, 'the key that made the connect link')
   const text = JSON.stringify(entries)
   t.notOk(text.includes(key.slice(-43)) || text.includes(second.key.slice(-43)), 'no key in the audit log')
   for (const cursor of ['nope', '18446744073709551616-0', '1-18446744073709551616', '99999999999999999999-0']) {

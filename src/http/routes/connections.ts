@@ -134,7 +134,7 @@ export const appConnectionRoutes: FastifyPluginAsync<{ broker: Broker }> = async
     broker,
     base: '/v1',
     scope: (request) => request.callerApp.tenants,
-    actor: (request) => `app:${request.callerApp.id}`,
+    actor: (request) => ({ name: `app:${request.callerApp.id}`, keyId: request.callerApp.keyId }),
     withApp: false,
   })
 }
