@@ -14,6 +14,8 @@ import { Redis } from 'ioredis'
 import { pino } from 'pino'
 import { createBroker } from '../src/broker.js'
 import { loadConfig } from '../src/config/config.js'
+import { sha256hex } from '../src/crypto/random.js'
+import { redisKeys } from '../src/store/keys.js'
 import { createRedisClient } from '../src/store/redis.js'
 import { connectOverHttp, throughOneUp } from '../test/helpers/oneup-browser.js'
 import { freePort, runTool, startProcess, type Running } from './processes.js'
@@ -77,7 +79,7 @@ async function load(server: Running, path: string, spec: Record<string, unknown>
 }
 
 async function main(): Promise<void> {
-  const ports = { sandbox: await freePort(), broker: await freePort(), refA: await freePort(), refB: await freePort(), refC: await freePort(), cluster: await freePort() }
+  const ports = { sandbox: await freePort(), broker: await freePort(), refA: await freePort(), refB: await freePort(), refC: await freePort(), refD: await freePort(), cluster: await freePort() }
   const publicUrl = `http://127.0.0.1:${ports.broker}`
   const sandboxBase = `http://127.0.0.1:${ports.sandbox}/sandbox`
   const adminKey = randomBytes(32).toString('base64url')
@@ -131,7 +133,7 @@ async function main(): Promise<void> {
   await client.quit()
   log(`seeded ${USERS} connections (${bytesPerConnection} bytes of Redis memory each)`)
 
-  // 2. The processes: sandbox, broker, the three yardsticks.
+  // 2. The processes: sandbox, broker, the four yardsticks.
   const sandbox = await startProcess(`${root}dist/sandbox/main.js`, { SANDBOX_PORT: String(ports.sandbox), SANDBOX_REDIRECT_URIS: `${publicUrl}/oauth/callback` }, ports.sandbox, '/sandbox/_control/counters')
   running.push(sandbox)
   // BENCH_PROFILE=1: V8 CPU profiles of the broker and of reference A for the whole run, under bench/results/.
@@ -144,10 +146,22 @@ async function main(): Promise<void> {
   const refB = await startProcess(tool('reference-server'), { BENCH_MODE: 'plain', PORT: String(ports.refB) }, ports.refB, '/v1/token')
   const refC = await startProcess(tool('reference-server'), { BENCH_MODE: 'script', PORT: String(ports.refC), REDIS_URL, REDIS_KEY_PREFIX: prefix, BENCH_APP_ID: app.id, BENCH_KEY_ID: app.key_id }, ports.refC, '/v1/token')
   running.push(refA, refB, refC)
+  // Reference D copies a real connect redirect: its Location, and the size of the flow it stored.
+  const sample = await fetch(session.url, { redirect: 'manual' })
+  const location = sample.headers.get('location') ?? ''
+  const sampleState = new URL(location).searchParams.get('state') ?? ''
+  const flowBytes = (await redis.get(redisKeys(prefix).flow(sha256hex(sampleState))))?.length
+  if (sample.status !== 302 || flowBytes === undefined) throw new Error(`the sample connect redirect failed (${sample.status})`)
+  const refD = await startProcess(
+    tool('reference-server'),
+    { BENCH_MODE: 'connect', PORT: String(ports.refD), REDIS_URL, REDIS_KEY_PREFIX: prefix, BENCH_SESSION_KEY: redisKeys(prefix).connectSession(sha256hex(session.token)), BENCH_FLOW_BYTES: String(flowBytes), BENCH_LOCATION: location },
+    ports.refD,
+  )
+  running.push(refD)
 
   // 3. Throughput, side by side. The yardsticks get the same requests as the hand-out (a
   // random user each), so the load generator's own cost is the same; references A and C,
-  // the hand-out and connect alternate for ROUNDS rounds and the median of each is kept, so a burst of
+  // the hand-out, reference D and connect alternate for ROUNDS rounds and the median of each is kept, so a burst of
   // background load on the machine skews one round, not the result.
   const sameRequests = { bearer: app.key, users: USERS, tenant: 'bench' }
   log('reference B (framework only)')
@@ -157,6 +171,7 @@ async function main(): Promise<void> {
   const cRounds: Load[] = []
   const handoutRounds: Load[] = []
   const connectRounds: Load[] = []
+  const dRounds: Load[] = []
   for (let round = 1; round <= ROUNDS; round += 1) {
     log(`reference A (one Redis GET), round ${round}/${ROUNDS}`)
     aRounds.push(await load(refA, '/v1/token', sameRequests, redis))
@@ -165,6 +180,8 @@ async function main(): Promise<void> {
     log(`hand-out, round ${round}/${ROUNDS}`)
     handoutRounds.push(await load(brokerProcess, '/v1/token', sameRequests, redis))
     if (wants('connect')) {
+      log(`reference D (the connect link's Redis work), round ${round}/${ROUNDS}`)
+      dRounds.push(await load(refD, new URL(session.url).pathname, { method: 'GET' }, redis))
       log(`connect, round ${round}/${ROUNDS}`)
       connectRounds.push(await load(brokerProcess, new URL(session.url).pathname, { method: 'GET' }, redis))
     }
@@ -172,33 +189,12 @@ async function main(): Promise<void> {
   const a = median(aRounds)
   const c = median(cRounds)
   const handout = median(handoutRounds)
-  rows.push({ name: 'reference A: one Redis GET', ...pick(a), peakRssMb: mb(refA.peakRss()), note: `rounds: ${aRounds.map((r) => Math.round(r.rps)).join(', ')} req/s` })
-  rows.push({
-    name: "reference C: the hand-out's script",
-    ...pick(c),
-    peakRssMb: mb(refC.peakRss()),
-    vsReferenceA: ratio(c.rps, a.rps),
-    note: `rounds: ${cRounds.map((r) => Math.round(r.rps)).join(', ')} req/s`,
-  })
-  rows.push({
-    name: `hand-out (${USERS} connections)`,
-    ...pick(handout),
-    peakRssMb: mb(brokerProcess.peakRss()),
-    vsReferenceA: ratio(handout.rps, a.rps),
-    note: `rounds: ${handoutRounds.map((r) => Math.round(r.rps)).join(', ')} req/s`,
-  })
+  rows.push(roundsRow('reference A: one Redis GET', aRounds, refA))
+  rows.push(roundsRow("reference C: the hand-out's script", cRounds, refC, a))
+  rows.push(roundsRow(`hand-out (${USERS} connections)`, handoutRounds, brokerProcess, a))
   if (connectRounds.length > 0) {
-    const connect = median(connectRounds)
-    // A redirect is the connect link's success: count what was anything else.
-    const notRedirects = connectRounds.reduce((sum, r) => sum + r.total - r.redirects, 0)
-    rows.push({
-      name: 'connect: GET /connect/:token',
-      ...pick(connect),
-      non2xx: notRedirects,
-      peakRssMb: mb(brokerProcess.peakRss()),
-      vsReferenceA: ratio(connect.rps, a.rps),
-      note: `every answer must be a redirect: ${notRedirects} were not; rounds: ${connectRounds.map((r) => Math.round(r.rps)).join(', ')} req/s`,
-    })
+    rows.push(roundsRow("reference D: connect's Redis work", dRounds, refD, a, 'redirects'))
+    rows.push(roundsRow('connect: GET /connect/:token', connectRounds, brokerProcess, a, 'redirects'))
   }
 
   // 4. The storm: expired tokens, many callers each, exactly one refresh per connection.
@@ -284,6 +280,7 @@ async function main(): Promise<void> {
       reference_c_vs_reference_a: ratio(c.rps, a.rps),
       handout_vs_reference_c: ratio(handout.rps, c.rps),
       connect_vs_reference_a: connectRounds.length === 0 ? null : ratio(median(connectRounds).rps, a.rps),
+      reference_d_vs_reference_a: dRounds.length === 0 ? null : ratio(median(dRounds).rps, a.rps),
       storm: stormResult ?? null,
       broker_peak_rss_mb: Math.max(mb(brokerProcess.peakRss()), ...rows.filter((r) => !r.name.startsWith('reference')).map((r) => r.peakRssMb ?? 0)),
     },
@@ -331,6 +328,25 @@ async function redisCpuSeconds(redis: Redis): Promise<number> {
 async function usedMemory(redis: Redis): Promise<number> {
   const info = await redis.info('memory')
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0)
+}
+
+/**
+ * A table row from a step's rounds: the median round, its ratio to reference A's
+ * median `a` (when given) and every round's throughput. For a route that answers
+ * with a redirect, the non-2xx column counts the answers that were not one.
+ */
+function roundsRow(name: string, rounds: Load[], server: Running, a?: Load, success: '2xx' | 'redirects' = '2xx'): Row {
+  const m = median(rounds)
+  const notRedirects = rounds.reduce((sum, r) => sum + r.total - r.redirects, 0)
+  const perRound = `rounds: ${rounds.map((r) => Math.round(r.rps)).join(', ')} req/s`
+  return {
+    name,
+    ...pick(m),
+    ...(success === 'redirects' ? { non2xx: notRedirects } : {}),
+    peakRssMb: mb(server.peakRss()),
+    ...(a === undefined ? {} : { vsReferenceA: ratio(m.rps, a.rps) }),
+    note: success === 'redirects' ? `every answer must be a redirect: ${notRedirects} were not; ${perRound}` : perRound,
+  }
 }
 
 /** The round with the median throughput (its latencies come with it). */
