@@ -35,6 +35,8 @@ export interface BrokerEventMap {
   handout: [{ outcome: 'served' | 'refreshed' | 'not_found' | 'reauth_required' | 'rate_limited' | 'forbidden' | 'failed' }]
   /** OneUp accepted ONEUP_CLIENT_SECRET_PREVIOUS after refusing the current secret. */
   'oneup.previous_secret_used': []
+  /** A webhook attempt ended: taken by its receiver, failed (to be retried), or failed for the last time. */
+  'webhook.attempt': [{ outcome: 'delivered' | 'failed' | 'given_up' }]
 }
 
 /** The broker's event bus; one per app. */

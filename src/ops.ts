@@ -79,6 +79,7 @@ export function createOps(core: OpsCore, options: OpsOptions) {
     log,
     now,
     fetch: options.fetch,
+    events,
     policy: { ...defaultDeliveryPolicy(config.webhooks.timeoutMs, config.webhooks.maxAttempts), ...options.deliveryPolicy },
   })
   dispatcher.subscribe(events)

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import diagnostics from 'node:diagnostics_channel'
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { BrokerEventMap, BrokerEvents } from '../events.js'
 import { SCRIPT_SOURCES } from '../store/scripts.js'
 
@@ -18,6 +18,16 @@ const HANDOUT_OUTCOMES: Array<BrokerEventMap['handout'][0]['outcome']> = [
   'failed',
 ]
 const FLOW_STAGES: Array<BrokerEventMap['flow'][0]['stage']> = ['started', 'connected', 'error', 'rejected']
+const WEBHOOK_OUTCOMES: Array<BrokerEventMap['webhook.attempt'][0]['outcome']> = ['delivered', 'failed', 'given_up']
+const WEBHOOK_QUEUE_STATES = ['queued', 'retrying', 'given_up'] as const
+
+/** What the metrics read when they are scraped, rather than count from events. */
+export interface ScrapedSources {
+  /** Whether this replica's Redis client is connected and ready. */
+  redisReady(): boolean
+  /** The webhook queue's depths: in Redis, so the same on every replica. */
+  webhookQueue(): Promise<Record<(typeof WEBHOOK_QUEUE_STATES)[number], number>>
+}
 
 /**
  * Error ids a label may carry. They come from OneUp's redirect or answer (or an
@@ -73,9 +83,10 @@ export interface BrokerMetrics {
 
 /**
  * Creates the broker's metrics on a registry of their own (tests build several
- * apps in one process) and subscribes them to the domain's events.
+ * apps in one process), subscribes them to the domain's events, and reads
+ * `sources` at each scrape.
  */
-export function createMetrics(events: BrokerEvents): BrokerMetrics {
+export function createMetrics(events: BrokerEvents, sources: ScrapedSources): BrokerMetrics {
   const registry = new Registry()
   const registers = [registry]
   const name = (suffix: string) => `${METRIC_PREFIX}${suffix}`
@@ -135,7 +146,35 @@ export function createMetrics(events: BrokerEvents): BrokerMetrics {
     help: 'Times OneUp refused ONEUP_CLIENT_SECRET and accepted ONEUP_CLIENT_SECRET_PREVIOUS: when it stays flat, the old secret can go.',
     registers,
   })
+  const webhookAttempts = new Counter({
+    name: name('webhook_deliveries_total'),
+    help: 'Webhook attempts by this replica, by outcome: delivered, failed (to be retried), given_up (the last attempt failed).',
+    labelNames: ['outcome'] as const,
+    registers,
+  })
+  new Gauge({
+    name: name('redis_up'),
+    help: "1 when this replica's Redis client is connected and ready, else 0.",
+    registers,
+    collect() {
+      this.set(sources.redisReady() ? 1 : 0)
+    },
+  })
+  new Gauge({
+    name: name('webhook_queue'),
+    help: 'Webhook deliveries in Redis, shared by every replica (aggregate with max): queued, retrying (waiting for their next attempt), given_up (kept for ops, capped).',
+    labelNames: ['state'] as const,
+    registers,
+    async collect() {
+      // Absent rather than stale or zero when Redis cannot say (oneup_broker_redis_up tells why).
+      this.reset()
+      if (!sources.redisReady()) return
+      const depths = await sources.webhookQueue().catch(() => undefined)
+      if (depths !== undefined) for (const state of WEBHOOK_QUEUE_STATES) this.set({ state }, depths[state])
+    },
+  })
   for (const outcome of HANDOUT_OUTCOMES) handouts.inc({ outcome }, 0)
+  for (const outcome of WEBHOOK_OUTCOMES) webhookAttempts.inc({ outcome }, 0)
   for (const stage of FLOW_STAGES) flows.inc({ stage }, 0)
   previousSecret.inc(0)
 
@@ -154,12 +193,14 @@ export function createMetrics(events: BrokerEvents): BrokerMetrics {
       if (oneupError !== undefined) oneupErrors.inc({ operation: 'code_exchange', kind: errorLabel(oneupError) })
     },
     'oneup.previous_secret_used': () => previousSecret.inc(),
+    'webhook.attempt': ({ outcome }: BrokerEventMap['webhook.attempt'][0]) => webhookAttempts.inc({ outcome }),
   }
   events.on('handout', listeners.handout)
   events.on('refresh', listeners.refresh)
   events.on('refresh.waited', listeners['refresh.waited'])
   events.on('flow', listeners.flow)
   events.on('oneup.previous_secret_used', listeners['oneup.previous_secret_used'])
+  events.on('webhook.attempt', listeners['webhook.attempt'])
 
   const shared = processMetrics()
   return {
@@ -176,6 +217,7 @@ export function createMetrics(events: BrokerEvents): BrokerMetrics {
       events.off('refresh.waited', listeners['refresh.waited'])
       events.off('flow', listeners.flow)
       events.off('oneup.previous_secret_used', listeners['oneup.previous_secret_used'])
+      events.off('webhook.attempt', listeners['webhook.attempt'])
     },
   }
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import type { BrokerEvents } from '../events.js'
-import { createMetrics, type BrokerMetrics } from './metrics.js'
+import { createMetrics, type BrokerMetrics, type ScrapedSources } from './metrics.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,8 +17,8 @@ export const UNMATCHED_ROUTE = '(unmatched)'
  * the root instance, so the hook sees every route. Metrics hold no tenant or
  * user id and no secret, only route patterns, outcomes and error ids.
  */
-export function registerMetrics(app: FastifyInstance, events: BrokerEvents): BrokerMetrics {
-  const metrics = createMetrics(events)
+export function registerMetrics(app: FastifyInstance, events: BrokerEvents, sources: ScrapedSources): BrokerMetrics {
+  const metrics = createMetrics(events, sources)
   app.decorate('metrics', metrics)
   app.addHook('onClose', async () => metrics.close())
 

@@ -63,6 +63,8 @@ export interface DispatcherDeps {
   policy: DeliveryPolicy
   now?: () => number
   fetch?: typeof fetch
+  /** Told how each attempt ended (metrics). */
+  events?: BrokerEvents
 }
 
 /**
@@ -274,6 +276,7 @@ export class WebhookDispatcher {
       await store.retryAt(entryId, delivery, this.now())
       return
     }
+    this.deps.events?.emit('webhook.attempt', { outcome: failure === undefined ? 'delivered' : delivery.attempt >= policy.maxAttempts ? 'given_up' : 'failed' })
     if (failure === undefined) {
       await store.done(entryId)
       log.info({ webhook_id: webhook.id, event_id: delivery.eventId, attempt: delivery.attempt }, 'webhook delivered')

@@ -1,6 +1,9 @@
+import { once } from 'node:events'
+import { setTimeout } from 'node:timers/promises'
 import t from 'tap'
 import { errorLabel } from '../../src/metrics/metrics.js'
 import { startHarness, walkToCallback, type Harness } from '../helpers/harness.js'
+import { admin, startReceiver } from '../helpers/ops.js'
 
 /** The value of one sample in Prometheus text (0 when absent: a counter not yet moved). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -92,6 +95,41 @@ t.test('a refresh OneUp refuses and a code exchange OneUp cannot answer count as
   t.equal(moved('oneup_broker_token_handouts_total', { outcome: 'reauth_required' }), 1)
   t.equal(moved('oneup_broker_refresh_duration_seconds_count', { outcome: 'reauth_required' }), 1)
   t.equal(moved('oneup_broker_connect_flow_failures_total', { error: 'oneup_unavailable' }), 1)
+})
+
+t.test('webhook attempts are counted by outcome, the queue is read from Redis at each scrape, and redis_up says whether Redis answers', async (t) => {
+  const receiver = await startReceiver(t, [500, 500, 500])
+  const h = await startHarness(t, { app: { ops: { deliveryPolicy: { baseBackoffMs: 40, pollMs: 50, maxAttempts: 2 } } } })
+  const before = await scrape(h)
+  const { key, id } = await h.createApp()
+  t.equal((await h.app.inject({ method: 'POST', url: `/v1/admin/apps/${id}/webhooks`, headers: admin, payload: { url: receiver.url } })).statusCode, 201)
+  await h.connect(key, 'acme', 'alice')
+  await receiver.waitFor(2) // 500, then 500 on the last attempt: given up
+  await h.connect(key, 'acme', 'bob', { username: 'bob' })
+  await receiver.waitFor(4) // 500, then 200
+
+  let after = await scrape(h)
+  for (let i = 0; i < 100 && sample(after, 'oneup_broker_webhook_deliveries_total', { outcome: 'delivered' }) === 0; i += 1) {
+    await setTimeout(20)
+    after = await scrape(h)
+  }
+  const moved = (outcome: string) => sample(after, 'oneup_broker_webhook_deliveries_total', { outcome }) - sample(before, 'oneup_broker_webhook_deliveries_total', { outcome })
+  t.same([moved('delivered'), moved('failed'), moved('given_up')], [1, 2, 1], 'delivered, failed, given up')
+  t.match(before, /oneup_broker_webhook_deliveries_total\{outcome="given_up"\} 0/, 'every outcome is there from the start, at 0')
+  t.same(
+    ['queued', 'retrying', 'given_up'].map((state) => sample(after, 'oneup_broker_webhook_queue', { state })),
+    [0, 0, 1],
+    'the queue as Redis holds it: the given-up delivery is kept for ops',
+  )
+  t.equal(sample(after, 'oneup_broker_redis_up'), 1)
+
+  const ended = once(h.app.broker.redis, 'end')
+  h.app.broker.redis.disconnect()
+  await ended
+  const down = await h.app.inject('/metrics')
+  t.equal(down.statusCode, 200, 'the scrape still answers')
+  t.match(down.body, /^oneup_broker_redis_up 0$/m)
+  t.notMatch(down.body, /^oneup_broker_webhook_queue\{/m, 'no queue depths rather than stale ones')
 })
 
 t.test('lock waits and the previous client secret are counted from their domain events', async (t) => {
