@@ -13,13 +13,13 @@
  *   the link's read, the write of a flow the size of a sealed one, in sequence)
  *   answered with a redirect: what the browser route costs before any crypto.
  */
-import rateLimit from '@fastify/rate-limit'
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import { HandoutStore } from '../src/store/handout.js'
 import { redisKeys } from '../src/store/keys.js'
 import { defineScripts } from '../src/store/scripts.js'
-import { rateWindow, WINDOW_MS } from '../src/store/window.js'
+import { rateWindow } from '../src/store/window.js'
+import { connectReference } from './reference-connect.js'
 
 const mode = process.env.BENCH_MODE ?? 'plain'
 const port = Number(process.env.PORT ?? 0)
@@ -45,18 +45,11 @@ if (mode === 'plain') {
       return answer
     })
   } else if (mode === 'connect') {
-    const keys = redisKeys(process.env.REDIS_KEY_PREFIX ?? '')
-    const sessionKey = process.env.BENCH_SESSION_KEY ?? ''
-    const flow = 'x'.repeat(Number(process.env.BENCH_FLOW_BYTES ?? 700))
-    const location = process.env.BENCH_LOCATION ?? ''
-    await app.register(rateLimit, { global: false, redis, nameSpace: `${process.env.REDIS_KEY_PREFIX ?? ''}ip:`, timeWindow: WINDOW_MS })
-    app.get('/healthz', async () => 'ok')
-    let flows = 0
-    app.get('/connect/:token', { config: { rateLimit: { max: 1_000_000, timeWindow: WINDOW_MS } } }, async (_request, reply) => {
-      if ((await redis.get(sessionKey)) === null) throw new Error('seed the connect link first')
-      // A new flow key each time, as the broker writes one per redirect (a counter: no crypto here).
-      await redis.set(keys.flow(`reference-d-${process.pid}-${++flows}`), flow, 'PX', 10 * 60 * 1000)
-      return reply.redirect(location, 302)
+    await connectReference(app, redis, {
+      prefix: process.env.REDIS_KEY_PREFIX ?? '',
+      sessionKey: process.env.BENCH_SESSION_KEY ?? '',
+      flowBytes: Number(process.env.BENCH_FLOW_BYTES ?? 700),
+      location: process.env.BENCH_LOCATION ?? '',
     })
   } else {
     defineScripts(redis)

@@ -19,6 +19,7 @@ import { redisKeys } from '../src/store/keys.js'
 import { createRedisClient } from '../src/store/redis.js'
 import { connectOverHttp, throughOneUp } from '../test/helpers/oneup-browser.js'
 import { freePort, runTool, startProcess, type Running } from './processes.js'
+import { mb, median, pick, ratio, roundsRow, type Load, type Row } from './rows.js'
 
 const smoke = process.argv.includes('--smoke')
 const root = fileURLToPath(new URL('../../', import.meta.url))
@@ -35,33 +36,6 @@ const prefix = `bench:${randomBytes(4).toString('hex')}:`
 /** `BENCH_ONLY=connect,storm`: run only these of connect, storm, scale (the references and the hand-out always run). */
 const only = process.env.BENCH_ONLY?.split(',')
 const wants = (step: string) => only === undefined || only.includes(step)
-
-interface Load {
-  rps: number
-  p50: number
-  p99: number
-  errors: number
-  non2xx: number
-  /** Answers with a 3xx status. */
-  redirects: number
-  total: number
-  /** The load generator's CPU seconds for the measured run. */
-  cpuSeconds: number
-  /** CPU per answered request (µs), by process: where the machine's cores went. */
-  cpuPerRequest?: { server: number; redis: number; loader: number }
-}
-interface Row {
-  name: string
-  rps?: number
-  p50?: number
-  p99?: number
-  errors?: number
-  non2xx?: number
-  peakRssMb?: number
-  vsReferenceA?: number
-  cpuPerRequest?: Load['cpuPerRequest']
-  note?: string
-}
 
 const rows: Row[] = []
 const running: Running[] = []
@@ -330,31 +304,7 @@ async function usedMemory(redis: Redis): Promise<number> {
   return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0)
 }
 
-/**
- * A table row from a step's rounds: the median round, its ratio to reference A's
- * median `a` (when given) and every round's throughput. For a route that answers
- * with a redirect, the non-2xx column counts the answers that were not one.
- */
-function roundsRow(name: string, rounds: Load[], server: Running, a?: Load, success: '2xx' | 'redirects' = '2xx'): Row {
-  const m = median(rounds)
-  const notRedirects = rounds.reduce((sum, r) => sum + r.total - r.redirects, 0)
-  const perRound = `rounds: ${rounds.map((r) => Math.round(r.rps)).join(', ')} req/s`
-  return {
-    name,
-    ...pick(m),
-    ...(success === 'redirects' ? { non2xx: notRedirects } : {}),
-    peakRssMb: mb(server.peakRss()),
-    ...(a === undefined ? {} : { vsReferenceA: ratio(m.rps, a.rps) }),
-    note: success === 'redirects' ? `every answer must be a redirect: ${notRedirects} were not; ${perRound}` : perRound,
-  }
-}
-
-/** The round with the median throughput (its latencies come with it). */
-const median = (rounds: Load[]): Load => [...rounds].sort((x, y) => x.rps - y.rps)[Math.floor(rounds.length / 2)] as Load
-const pick = (l: Load) => ({ rps: Math.round(l.rps), p50: l.p50, p99: l.p99, errors: l.errors, non2xx: l.non2xx, cpuPerRequest: l.cpuPerRequest })
-const ratio = (x: number, y: number) => (y === 0 ? 0 : Math.round((x / y) * 100) / 100)
 const round = (x: number) => Math.round(x * 10) / 10
-const mb = (bytes: number) => Math.round(bytes / 2 ** 20)
 
 function printTable(report: { date: string; machine: string; redis_bytes_per_connection: number; rows: Row[] }): void {
   const header = ['', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'peak RSS MB', '× ref A']
