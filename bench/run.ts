@@ -123,9 +123,10 @@ async function main(): Promise<void> {
   // Reference D copies a real connect redirect: its Location, and the size of the flow it stored.
   const sample = await fetch(session.url, { redirect: 'manual' })
   const location = sample.headers.get('location') ?? ''
+  if (sample.status !== 302 || !URL.canParse(location)) throw new Error(`the sample connect redirect failed (${sample.status})`)
   const sampleState = new URL(location).searchParams.get('state') ?? ''
   const flowBytes = (await redis.get(redisKeys(prefix).flow(sha256hex(sampleState))))?.length
-  if (sample.status !== 302 || flowBytes === undefined) throw new Error(`the sample connect redirect failed (${sample.status})`)
+  if (flowBytes === undefined) throw new Error('the sample connect redirect stored no flow')
   const refD = await startProcess(
     tool('reference-server'),
     { BENCH_MODE: 'connect', PORT: String(ports.refD), REDIS_URL, REDIS_KEY_PREFIX: prefix, BENCH_SESSION_KEY: redisKeys(prefix).connectSession(sha256hex(session.token)), BENCH_FLOW_BYTES: String(flowBytes), BENCH_LOCATION: location },
