@@ -9,7 +9,7 @@ import { createMetrics, processMetrics } from '../../src/metrics/metrics.js'
 /**
  * ops/alerts.yml, the Prometheus rules ops load (README, "Alerts"): valid for
  * promtool, each alert fired and kept silent by ops/alerts.test.yml, written
- * against metrics the broker exports.
+ * against metrics the broker exports, and listed in the README.
  */
 const rootUrl = new URL('../../', import.meta.url)
 const root = fileURLToPath(rootUrl)
@@ -91,3 +91,9 @@ t.test('the rules use only metrics and labels the broker exports', async (t) => 
   t.ok(selectors > alerts.length, `${selectors} selectors checked`)
 })
 
+t.test("the README's Alerts table lists every alert with its severity", async (t) => {
+  const readme = read('README.md')
+  for (const { alert, labels } of alerts) {
+    t.match(readme, new RegExp(`^\\| \`${alert}\` \\| ${labels?.severity ?? '?'} \\|`, 'm'), `${alert} in the README`)
+  }
+})
