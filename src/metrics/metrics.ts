@@ -18,6 +18,22 @@ const HANDOUT_OUTCOMES: Array<BrokerEventMap['handout'][0]['outcome']> = [
   'failed',
 ]
 const FLOW_STAGES: Array<BrokerEventMap['flow'][0]['stage']> = ['started', 'connected', 'error', 'rejected']
+const REFRESH_OUTCOMES: Array<BrokerEventMap['refresh'][0]['outcome']> = ['refreshed', 'reauth_required', 'failed', 'superseded']
+/**
+ * Series the alert rules (ops/alerts.yml) watch with rate() or increase(), which
+ * cannot see a series' first sample: exported at 0 from the start, so the first
+ * `invalid_client` of a replica counts too.
+ */
+const WATCHED_ONEUP_ERRORS = [
+  { operation: 'refresh', kind: 'invalid_client' },
+  { operation: 'code_exchange', kind: 'invalid_client' },
+  { operation: 'refresh', kind: 'invalid_grant' },
+  { operation: 'refresh', kind: 'unavailable' },
+  { operation: 'refresh', kind: 'server_error' },
+  { operation: 'refresh', kind: 'temporarily_unavailable' },
+  { operation: 'code_exchange', kind: 'unavailable' },
+]
+const WATCHED_FLOW_FAILURES = ['oneup_unavailable', 'store_unavailable', 'oneup_error', 'invalid_grant']
 const WEBHOOK_OUTCOMES: Array<BrokerEventMap['webhook.attempt'][0]['outcome']> = ['delivered', 'failed', 'given_up']
 const WEBHOOK_QUEUE_STATES = ['queued', 'retrying', 'given_up'] as const
 
@@ -175,6 +191,9 @@ export function createMetrics(events: BrokerEvents, sources: ScrapedSources): Br
   })
   for (const outcome of HANDOUT_OUTCOMES) handouts.inc({ outcome }, 0)
   for (const outcome of WEBHOOK_OUTCOMES) webhookAttempts.inc({ outcome }, 0)
+  for (const outcome of REFRESH_OUTCOMES) refreshes.zero({ outcome })
+  for (const labels of WATCHED_ONEUP_ERRORS) oneupErrors.inc(labels, 0)
+  for (const error of WATCHED_FLOW_FAILURES) flowFailures.inc({ error }, 0)
   for (const stage of FLOW_STAGES) flows.inc({ stage }, 0)
   previousSecret.inc(0)
 

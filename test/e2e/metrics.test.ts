@@ -132,6 +132,23 @@ t.test('webhook attempts are counted by outcome, the queue is read from Redis at
   t.notMatch(down.body, /^oneup_broker_webhook_queue\{/m, 'no queue depths rather than stale ones')
 })
 
+t.test("the series the alert rules watch with rate() are exported at 0 from the start, so a replica's first error counts", async (t) => {
+  const h = await startHarness(t)
+  const text = await scrape(h)
+  for (const line of [
+    'oneup_broker_oneup_errors_total{operation="refresh",kind="invalid_client"} 0',
+    'oneup_broker_oneup_errors_total{operation="code_exchange",kind="invalid_client"} 0',
+    'oneup_broker_oneup_errors_total{operation="refresh",kind="unavailable"} 0',
+    'oneup_broker_refresh_duration_seconds_count{outcome="reauth_required"} 0',
+    'oneup_broker_refresh_duration_seconds_count{outcome="refreshed"} 0',
+    'oneup_broker_connect_flow_failures_total{error="oneup_unavailable"} 0',
+    'oneup_broker_webhook_deliveries_total{outcome="given_up"} 0',
+    'oneup_broker_token_handouts_total{outcome="failed"} 0',
+  ]) {
+    t.ok(text.split('\n').includes(line), line)
+  }
+})
+
 t.test('lock waits and the previous client secret are counted from their domain events', async (t) => {
   const h = await startHarness(t)
   const before = await scrape(h)
