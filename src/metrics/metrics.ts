@@ -34,6 +34,12 @@ const WATCHED_ONEUP_ERRORS = [
   { operation: 'code_exchange', kind: 'unavailable' },
 ]
 const WATCHED_FLOW_FAILURES = ['oneup_unavailable', 'store_unavailable', 'oneup_error', 'invalid_grant']
+/**
+ * The hand-out's failed answers, which OneupBrokerHandoutsFailing counts from the
+ * answers rather than from the hand-outs: a call whose app key Redis cannot check is
+ * answered 503 before any hand-out is counted.
+ */
+const WATCHED_ANSWERS = ['500', '503'].map((status) => ({ method: 'POST', route: '/v1/token', status }))
 const WEBHOOK_OUTCOMES: Array<BrokerEventMap['webhook.attempt'][0]['outcome']> = ['delivered', 'failed', 'given_up']
 const WEBHOOK_QUEUE_STATES = ['queued', 'retrying', 'given_up'] as const
 
@@ -195,6 +201,7 @@ export function createMetrics(events: BrokerEvents, sources: ScrapedSources): Br
   for (const labels of WATCHED_ONEUP_ERRORS) oneupErrors.inc(labels, 0)
   for (const error of WATCHED_FLOW_FAILURES) flowFailures.inc({ error }, 0)
   for (const stage of FLOW_STAGES) flows.inc({ stage }, 0)
+  for (const labels of WATCHED_ANSWERS) httpRequests.inc(labels, 0)
   previousSecret.inc(0)
 
   const listeners = {

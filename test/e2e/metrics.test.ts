@@ -144,9 +144,27 @@ t.test("the series the alert rules watch with rate() are exported at 0 from the 
     'oneup_broker_connect_flow_failures_total{error="oneup_unavailable"} 0',
     'oneup_broker_webhook_deliveries_total{outcome="given_up"} 0',
     'oneup_broker_token_handouts_total{outcome="failed"} 0',
+    'oneup_broker_http_requests_total{method="POST",route="/v1/token",status="503"} 0',
+    'oneup_broker_http_requests_total{method="POST",route="/v1/token",status="500"} 0',
   ]) {
     t.ok(text.split('\n').includes(line), line)
   }
+})
+
+t.test('a token call whose app key Redis cannot check is answered 503 before the hand-out: counted as an answer only', async (t) => {
+  const h = await startHarness(t)
+  const { key } = await h.createApp()
+  const before = await scrape(h)
+  const ended = once(h.app.broker.redis, 'end')
+  h.app.broker.redis.disconnect()
+  await ended
+  const res = await h.asApp(key, 'POST', '/v1/token', { tenant_id: 'acme', user_id: 'alice' })
+  t.equal(res.statusCode, 503)
+  t.equal(res.json().error.code, '9')
+  const after = await scrape(h)
+  const moved = (name: string, labels: Record<string, string>) => sample(after, name, labels) - sample(before, name, labels)
+  t.equal(moved('oneup_broker_http_requests_total', { method: 'POST', route: '/v1/token', status: '503' }), 1, 'what OneupBrokerHandoutsFailing counts')
+  t.equal(moved('oneup_broker_token_handouts_total', { outcome: 'failed' }), 0, 'no hand-out was reached')
 })
 
 t.test('lock waits and the previous client secret are counted from their domain events', async (t) => {
