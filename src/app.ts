@@ -101,7 +101,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.ops !== undefined) brokerDeps.ops = options.ops
   const broker = createBroker(brokerDeps)
   app.decorate('broker', broker)
-  registerMetrics(app, broker.events, { redisReady: () => redis.status === 'ready', webhookQueue: () => broker.webhookQueue.depths() })
+  registerMetrics(app, broker.events, {
+    redisReady: () => redis.status === 'ready',
+    redisAnswers: async () => redis.status === 'ready' && (await redis.ping().then(() => true, () => false)),
+    webhookQueue: () => broker.webhookQueue.depths(),
+  })
   // Background workers (webhook delivery, re-encryption, keep-alive) run while the app does.
   app.addHook('onReady', async () => broker.workers.start())
   app.addHook('preClose', async () => broker.workers.stop())

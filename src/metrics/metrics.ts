@@ -45,8 +45,14 @@ const WEBHOOK_QUEUE_STATES = ['queued', 'retrying', 'given_up'] as const
 
 /** What the metrics read when they are scraped, rather than count from events. */
 export interface ScrapedSources {
-  /** Whether this replica's Redis client is connected and ready. */
+  /** Whether this replica's Redis client is connected and ready (nothing is sent). */
   redisReady(): boolean
+  /**
+   * Whether Redis answers this replica now (what /readyz asks). A client can stay
+   * connected and ready to a Redis that answers nothing: frozen, paused, or behind a
+   * network that drops packets.
+   */
+  redisAnswers(): Promise<boolean>
   /** The webhook queue's depths: in Redis, so the same on every replica. */
   webhookQueue(): Promise<Record<(typeof WEBHOOK_QUEUE_STATES)[number], number>>
 }
@@ -176,10 +182,10 @@ export function createMetrics(events: BrokerEvents, sources: ScrapedSources): Br
   })
   new Gauge({
     name: name('redis_up'),
-    help: "1 when this replica's Redis client is connected and ready, else 0.",
+    help: '1 when Redis answers this replica (a PING at each scrape, as /readyz sends), else 0.',
     registers,
-    collect() {
-      this.set(sources.redisReady() ? 1 : 0)
+    async collect() {
+      this.set((await sources.redisAnswers()) ? 1 : 0)
     },
   })
   new Gauge({

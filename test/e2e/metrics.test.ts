@@ -2,8 +2,10 @@ import { once } from 'node:events'
 import { setTimeout } from 'node:timers/promises'
 import t from 'tap'
 import { errorLabel } from '../../src/metrics/metrics.js'
+import { Redis } from 'ioredis'
 import { startHarness, walkToCallback, type Harness } from '../helpers/harness.js'
 import { admin, startReceiver } from '../helpers/ops.js'
+import { startOwnRedis } from '../helpers/redis-server.js'
 
 /** The value of one sample in Prometheus text (0 when absent: a counter not yet moved). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -130,6 +132,21 @@ t.test('webhook attempts are counted by outcome, the queue is read from Redis at
   t.equal(down.statusCode, 200, 'the scrape still answers')
   t.match(down.body, /^oneup_broker_redis_up 0$/m)
   t.notMatch(down.body, /^oneup_broker_webhook_queue\{/m, 'no queue depths rather than stale ones')
+})
+
+t.test('redis_up is 0 while Redis keeps the connection but answers nothing, as /readyz says', async (t) => {
+  // Its own redis-server, paused: a frozen Redis (or a network dropping packets) leaves the client connected and ready.
+  const own = await startOwnRedis(t)
+  const h = await startHarness(t, { env: { REDIS_URL: own.url, REDIS_CLUSTER_NODES: '' } })
+  await h.createApp()
+  t.match(await scrape(h), /^oneup_broker_redis_up 1$/m)
+  const pauser = new Redis(own.url)
+  t.teardown(() => pauser.disconnect())
+  await pauser.call('CLIENT', 'PAUSE', '5000', 'ALL')
+  const [ready, text] = await Promise.all([h.app.inject('/readyz'), scrape(h)])
+  t.equal(h.app.broker.redis.status, 'ready', 'the client is still connected')
+  t.equal(ready.statusCode, 503, '/readyz: not ready')
+  t.match(text, /^oneup_broker_redis_up 0$/m, 'redis_up says the same')
 })
 
 t.test("the series the alert rules watch with rate() are exported at 0 from the start, so a replica's first error counts", async (t) => {

@@ -68,7 +68,7 @@ t.test('every alert has a severity, a summary, a description, and a test case th
 })
 
 t.test('the rules use only metrics and labels the broker exports', async (t) => {
-  const metrics = createMetrics(new BrokerEvents(), { redisReady: () => true, webhookQueue: async () => ({ queued: 0, retrying: 0, given_up: 0 }) })
+  const metrics = createMetrics(new BrokerEvents(), { redisReady: () => true, redisAnswers: async () => true, webhookQueue: async () => ({ queued: 0, retrying: 0, given_up: 0 }) })
   t.teardown(() => metrics.close())
   const exported = new Map<string, string[]>()
   for (const metric of [...metrics.registry.getMetricsAsArray(), ...processMetrics().getMetricsAsArray()]) {
