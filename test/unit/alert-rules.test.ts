@@ -78,7 +78,7 @@ t.test('the rules use only metrics and labels the broker exports', async (t) => 
   const histogram = (name: string) => name.replace(/_(bucket|count|sum)$/, '')
   let selectors = 0
   for (const { alert, expr } of alerts) {
-    for (const [, name = '', matchers = ''] of expr.matchAll(/\b(oneup_broker_\w+)(?:\{([^}]*)\})?/g)) {
+    for (const [, name = '', matchers = ''] of expr.matchAll(/\b((?:oneup_broker|process|nodejs)_\w+)(?:\{([^}]*)\})?/g)) {
       const base = exported.has(name) ? name : histogram(name)
       t.ok(exported.has(base), `${alert}: ${name} is exported`)
       for (const [, label = ''] of matchers.matchAll(/(\w+)\s*(?:=~|!~|!=|=)/g)) {
