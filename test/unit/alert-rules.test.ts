@@ -81,6 +81,8 @@ t.test('the rules use only metrics and labels the broker exports', async (t) => 
     for (const [, name = '', matchers = ''] of expr.matchAll(/\b((?:oneup_broker|process|nodejs)_\w+)(?:\{([^}]*)\})?/g)) {
       const base = exported.has(name) ? name : histogram(name)
       t.ok(exported.has(base), `${alert}: ${name} is exported`)
+      // Another fleet scraped by the same Prometheus (staging) must neither hide nor raise an alert.
+      t.match(matchers, /\bjob="oneup-broker"/, `${alert}: ${name} reads the oneup-broker job only`)
       for (const [, label = ''] of matchers.matchAll(/(\w+)\s*(?:=~|!~|!=|=)/g)) {
         const known = [...(exported.get(base) ?? []), ...(base === name ? [] : ['le']), 'job', 'instance']
         t.ok(known.includes(label), `${alert}: ${name} has a label ${label}`)
