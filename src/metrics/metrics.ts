@@ -27,6 +27,8 @@ const REFRESH_OUTCOMES: Array<BrokerEventMap['refresh'][0]['outcome']> = ['refre
 const WATCHED_ONEUP_ERRORS = [
   { operation: 'refresh', kind: 'invalid_client' },
   { operation: 'code_exchange', kind: 'invalid_client' },
+  { operation: 'refresh', kind: 'unauthorized_client' },
+  { operation: 'code_exchange', kind: 'unauthorized_client' },
   { operation: 'refresh', kind: 'invalid_grant' },
   { operation: 'refresh', kind: 'unavailable' },
   { operation: 'refresh', kind: 'server_error' },

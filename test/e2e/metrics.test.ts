@@ -147,6 +147,7 @@ t.test("the series the alert rules watch with rate() are exported at 0 from the 
   for (const line of [
     'oneup_broker_oneup_errors_total{operation="refresh",kind="invalid_client"} 0',
     'oneup_broker_oneup_errors_total{operation="code_exchange",kind="invalid_client"} 0',
+    'oneup_broker_oneup_errors_total{operation="refresh",kind="unauthorized_client"} 0',
     'oneup_broker_oneup_errors_total{operation="refresh",kind="unavailable"} 0',
     'oneup_broker_refresh_duration_seconds_count{outcome="reauth_required"} 0',
     'oneup_broker_refresh_duration_seconds_count{outcome="refreshed"} 0',
