@@ -28,7 +28,6 @@ export interface Row {
   note?: string
 }
 
-
 /**
  * A table row from a step's rounds: the median round, its ratio to reference A's
  * median `a` (when given) and every round's throughput. Errors and non-2xx answers

@@ -1,5 +1,6 @@
 import { randomToken } from '../crypto/random.js'
 import { boundedFetch } from './bounded-fetch.js'
+import { isOneUpErrorId } from './error-id.js'
 
 /** What OneUp said of a client id and secret. */
 export interface ClientCheck {
@@ -46,7 +47,7 @@ export async function checkClient(
     return { accepted: null, oneup_error: null, detail: `OneUp could not be reached (${name === 'TimeoutError' ? 'timed out' : name}).` }
   }
   const id = (body as { error?: unknown } | undefined)?.error
-  const error = typeof id === 'string' && /^[a-z0-9_]{1,64}$/.test(id) ? id : null
+  const error = isOneUpErrorId(id) ? id : null
   if (error === 'invalid_grant') return { accepted: true, oneup_error: error, detail: 'OneUp accepts this client id and secret.' }
   if (error === 'invalid_client' || error === 'unauthorized_client') {
     return { accepted: false, oneup_error: error, detail: 'OneUp refuses this client id and secret.' }

@@ -4,6 +4,11 @@
  * hostile answer: it is replaced, never repeated to an app, a browser, an event
  * or a log. The one rule for every place that passes such an id on.
  */
+export function isOneUpErrorId(id: unknown): id is string {
+  return typeof id === 'string' && /^[a-z0-9_]{1,64}$/.test(id)
+}
+
+/** The id as OneUp sent it when it is one (see {@link isOneUpErrorId}), else `oneup_error`. */
 export function oneUpErrorId(id: unknown): string {
-  return typeof id === 'string' && /^[a-z0-9_]{1,64}$/.test(id) ? id : 'oneup_error'
+  return isOneUpErrorId(id) ? id : 'oneup_error'
 }
